@@ -1,0 +1,158 @@
+/**
+ * Reading the deploy config, and resolving its secret references. This module is the only reader of
+ * process.env in src/ (besides the Temporal connection settings of the CLI); secrets are resolved only inside
+ * activities, so they never enter workflow inputs or history.
+ */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { crossCheck } from './cross';
+import { crossToProblems, issuesToProblems, type ConfigProblem } from './problems';
+import { deployConfigSchema, type DeployConfig } from './schema';
+import type { SecretRef } from './secrets';
+
+export type { ConfigProblem } from './problems';
+export { formatProblems } from './problems';
+
+export interface ConfigOverrides {
+  /** `--model ID`: replaces model.id. */
+  model?: string;
+  /** `--max-model-len N`: replaces model.maxModelLen. */
+  maxModelLen?: number;
+}
+
+export type LoadResult =
+  | { ok: true; config: DeployConfig; /** absolute directory of the config file: relative { file } refs start here */ configDir: string }
+  | { ok: false; problems: ConfigProblem[] };
+
+/** Validate an already-parsed document (also used by tests and by the lab's own config check). */
+export function validateConfig(raw: unknown): { ok: true; config: DeployConfig } | { ok: false; problems: ConfigProblem[] } {
+  const parsed = deployConfigSchema.safeParse(raw);
+  const problems = [
+    ...(parsed.success ? [] : issuesToProblems(deployConfigSchema, raw, parsed.error.issues)),
+    ...crossToProblems(raw, crossCheck(raw)),
+  ];
+  if (problems.length || !parsed.success) return { ok: false, problems: dedupe(problems) };
+  return { ok: true, config: parsed.data };
+}
+
+function dedupe(problems: ConfigProblem[]): ConfigProblem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const key = `${p.path}\u0000${p.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+function applyOverrides(raw: unknown, overrides: ConfigOverrides): unknown {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
+  const doc = raw as Record<string, unknown>;
+  const model = typeof doc.model === 'object' && doc.model !== null && !Array.isArray(doc.model) ? { ...(doc.model as object) } : {};
+  if (overrides.model !== undefined) Object.assign(model, { id: overrides.model });
+  if (overrides.maxModelLen !== undefined) Object.assign(model, { maxModelLen: overrides.maxModelLen });
+  return { ...doc, model };
+}
+
+function fileProblem(file: string, allowed: string, message: string): ConfigProblem {
+  return { path: '--config', given: JSON.stringify(file), allowed, message };
+}
+
+export function loadConfig(file: string, overrides: ConfigOverrides = {}): LoadResult {
+  const path = resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : `cannot be read (${code ?? 'error'})`;
+    return { ok: false, problems: [fileProblem(file, 'a readable YAML deploy config file (see examples/seed-lab.yaml)', why)] };
+  }
+
+  // uniqueKeys: a key written twice would otherwise let the second silently win.
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length) {
+    return {
+      ok: false,
+      problems: doc.errors.map((e) => {
+        const pos = e.linePos?.[0];
+        // The first line of the parser's message only: the rest quotes the source line, which may hold a secret.
+        const what = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+        return {
+          path: pos ? `${file}:${pos.line}:${pos.col}` : file,
+          given: `a YAML syntax error (${e.code})`,
+          allowed: 'well-formed YAML: consistent indentation, "key: value" pairs, balanced quotes and brackets',
+          message: pos ? `line ${pos.line}, column ${pos.col}: ${what}` : what,
+        };
+      }),
+    };
+  }
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // Alias bombs and the like: refuse rather than expand.
+    return { ok: false, problems: [fileProblem(file, 'plain YAML without excessive aliases', (err as Error).message.split('\n')[0])] };
+  }
+
+  const result = validateConfig(applyOverrides(raw, overrides));
+  if (!result.ok) {
+    const flagFor: Record<string, string | undefined> = {
+      'model.id': overrides.model !== undefined ? '--model' : undefined,
+      'model.maxModelLen': overrides.maxModelLen !== undefined ? '--max-model-len' : undefined,
+    };
+    return {
+      ok: false,
+      problems: result.problems.map((p) => (flagFor[p.path] ? { ...p, message: `(from ${flagFor[p.path]}) ${p.message}` } : p)),
+    };
+  }
+  return { ok: true, config: result.config, configDir: dirname(path) };
+}
+
+// ---------------------------------------------------------------- secrets
+
+/** A secret reference that cannot be resolved. Permanent until the operator fixes the environment or file. */
+export class SecretUnavailableError extends Error {
+  override name = 'SecretUnavailableError';
+}
+
+function describeRef(ref: SecretRef): string {
+  return 'env' in ref ? `{ env: ${ref.env} }` : `{ file: ${ref.file} }`;
+}
+
+/** Where a { file } reference points: `~/` is the worker user's home, relative paths start at the config's directory. */
+export function secretFilePath(file: string, configDir: string): string {
+  if (file === '~' || file.startsWith('~/')) return resolve(homedir(), file.slice(2));
+  return isAbsolute(file) ? file : resolve(configDir, file);
+}
+
+/**
+ * The secret's value. Call only inside activities. Errors name the reference, never the value.
+ * A file's trailing newline is dropped (editors add one; a token or password never ends with it).
+ */
+export function resolveSecret(ref: SecretRef, configDir: string): string {
+  if (typeof ref !== 'object' || ref === null) throw new SecretUnavailableError('secret reference is missing: expected { env: NAME } or { file: PATH }');
+  if ('env' in ref && typeof ref.env === 'string') {
+    const value = process.env[ref.env];
+    if (value === undefined || value === '') {
+      throw new SecretUnavailableError(`secret ${describeRef(ref)} is not set in the worker's environment: export ${ref.env} before starting the worker`);
+    }
+    return value;
+  }
+  if ('file' in ref && typeof ref.file === 'string') {
+    const path = secretFilePath(ref.file, configDir);
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      throw new SecretUnavailableError(`secret ${describeRef(ref)} cannot be read from ${path} (${code}): check the path and that the worker's user may read it`);
+    }
+    const value = text.replace(/\r?\n$/, '');
+    if (value === '') throw new SecretUnavailableError(`secret ${describeRef(ref)} is empty (${path})`);
+    return value;
+  }
+  throw new SecretUnavailableError('secret reference must be { env: NAME } or { file: PATH }');
+}
