@@ -1,0 +1,33 @@
+/** Shapes of the generated schema subset (scripts/gen-pve-schema.js → schema-subset.json). */
+
+export interface ParamSchema {
+  type?: string;
+  optional?: number;
+  format?: string | Record<string, ParamSchema>;
+  pattern?: string;
+  enum?: string[];
+  minimum?: number;
+  maximum?: number;
+  maxLength?: number;
+  minLength?: number;
+  default_key?: number;
+  alias?: string;
+  keyAlias?: string;
+  requires?: string;
+  items?: ParamSchema;
+  default?: unknown;
+}
+
+export interface ParametersSchema {
+  additionalProperties?: number;
+  properties?: Record<string, ParamSchema>;
+}
+
+export interface MethodSchema {
+  parameters: ParametersSchema;
+  protected: number;
+  allowtoken: number;
+}
+
+/** path template (e.g. `/nodes/{node}/lxc/{vmid}/config`) → HTTP method → schema. */
+export type SchemaSubset = Record<string, Record<string, MethodSchema>>;
