@@ -52,6 +52,15 @@ export class SshTimeoutError extends AdapterError {
   }
 }
 
+/** The upload itself was refused (no such directory, permission denied): retrying will not help. */
+export class SshUploadError extends AdapterError {
+  readonly retryable = false;
+  constructor(readonly target: string, readonly path: string, detail: string) {
+    super(`Upload of ${path} to ${target} failed: ${detail}`);
+    this.name = 'SshUploadError';
+  }
+}
+
 // ---------- TLS to the Proxmox API ----------
 
 export class TlsPinMismatchError extends AdapterError {
@@ -208,6 +217,7 @@ export class PveTaskTimeoutError extends AdapterError {
 export const NON_RETRYABLE_ERROR_TYPES: string[] = [
   'HostKeyMismatchError',
   'SshAuthError',
+  'SshUploadError',
   'TlsPinMismatchError',
   'TlsVerificationError',
   'PvePermissionError',

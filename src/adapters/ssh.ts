@@ -1,0 +1,396 @@
+/**
+ * SSH to the Proxmox host (and the admin user in the CT): a pool with one reused connection per target,
+ * commands from argv (quoted, never concatenated), scripts on stdin (so secrets never reach a process's argv),
+ * uploads over SFTP with a `cat` fallback. Every failure is typed (errors.ts) so Temporal knows what to retry.
+ */
+import { constants as osConstants } from 'node:os';
+import { StringDecoder } from 'node:string_decoder';
+import type { ClientChannel, SFTPWrapper } from 'ssh2';
+import { SshConnectionError, SshTimeoutError, SshUploadError } from './errors';
+import { quote } from './quote';
+import { SshConnection, SshTarget, describeTarget } from './ssh-connection';
+
+export type { SshTarget } from './ssh-connection';
+export { sshFingerprint } from './ssh-connection';
+
+export interface ExecOptions {
+  timeoutMs?: number;
+  stdin?: string | Buffer;
+  /** Run as `sudo -n -- <argv>`: non-interactive, so a missing NOPASSWD rule fails instead of hanging. */
+  sudo?: boolean;
+  /** Streamed output, decoded per stream so a multi-byte character split across packets stays whole. */
+  onOutput?: (chunk: string, stream: 'stdout' | 'stderr') => void;
+  signal?: AbortSignal;
+  /** Also return the raw bytes (`stdoutBytes`/`stderrBytes`) for binary output. */
+  binary?: boolean;
+}
+
+export interface ExecResult {
+  /** Exit status; 128 + signal number when the command was killed by a signal (as a shell reports it). */
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** Set when the remote process died from a signal, e.g. `SIGKILL`. */
+  signal?: string;
+  stdoutBytes?: Buffer;
+  stderrBytes?: Buffer;
+}
+
+export interface ScriptOptions extends Omit<ExecOptions, 'stdin'> {
+  /** Positional arguments for the script (`$1`…): quoted into argv, so not for secrets. */
+  args?: string[];
+}
+
+export interface SshSession {
+  exec(argv: string[], opts?: ExecOptions): Promise<ExecResult>;
+  script(script: string, opts?: ScriptOptions): Promise<ExecResult>;
+  upload(path: string, content: string | Buffer, mode?: number): Promise<void>;
+}
+
+export interface SshPoolOptions {
+  /** Close a connection after it has been unused this long. */
+  idleTimeoutMs?: number;
+  readyTimeoutMs?: number;
+  keepaliveIntervalMs?: number;
+  keepaliveCountMax?: number;
+  /** OpenSSH allows 10 sessions per connection (MaxSessions); stay below so SFTP still fits. */
+  maxChannelsPerConnection?: number;
+}
+
+interface PoolEntry {
+  conn: SshConnection;
+  active: number;
+  idleTimer?: NodeJS.Timeout;
+  waiting: Array<() => void>;
+  channels: number;
+}
+
+const MAX_CMD_IN_MESSAGE = 200;
+
+function shortCommand(cmd: string): string {
+  return cmd.length > MAX_CMD_IN_MESSAGE ? `${cmd.slice(0, MAX_CMD_IN_MESSAGE)}…` : cmd;
+}
+
+function signalToCode(sig: string | undefined): number {
+  const n = sig ? (osConstants.signals as Record<string, number | undefined>)[sig] : undefined;
+  return 128 + (n ?? 0);
+}
+
+export class SshPool {
+  private readonly entries = new Map<string, PoolEntry>();
+  private handshakeCount = 0;
+  private readonly opts: Required<SshPoolOptions>;
+
+  constructor(opts: SshPoolOptions = {}) {
+    this.opts = {
+      idleTimeoutMs: opts.idleTimeoutMs ?? 30_000,
+      readyTimeoutMs: opts.readyTimeoutMs ?? 20_000,
+      keepaliveIntervalMs: opts.keepaliveIntervalMs ?? 10_000,
+      keepaliveCountMax: opts.keepaliveCountMax ?? 3,
+      maxChannelsPerConnection: opts.maxChannelsPerConnection ?? 8,
+    };
+  }
+
+  /** Successful SSH handshakes (authenticated connections) made by this pool. */
+  get handshakes(): number {
+    return this.handshakeCount;
+  }
+
+  /** Connections currently open or opening. */
+  get openConnections(): number {
+    return [...this.entries.values()].filter((e) => !e.conn.closed).length;
+  }
+
+  session(target: SshTarget): SshSession {
+    return {
+      exec: (argv, opts) => this.exec(target, argv, opts),
+      script: (script, opts) => this.script(target, script, opts),
+      upload: (path, content, mode) => this.upload(target, path, content, mode),
+    };
+  }
+
+  async close(): Promise<void> {
+    const entries = [...this.entries.values()];
+    this.entries.clear();
+    await Promise.all(
+      entries.map((e) => {
+        if (e.idleTimer) clearTimeout(e.idleTimer);
+        return e.conn.end(new SshConnectionError(e.conn.label, 'pool closed'));
+      }),
+    );
+  }
+
+  // ---------- connection lifecycle ----------
+
+  private key(t: SshTarget): string {
+    return `${t.host}:${t.port}:${t.username}`;
+  }
+
+  /** Run `fn` on a ready connection, counting it as in use so the idle timer waits. */
+  private async withConnection<T>(target: SshTarget, fn: (entry: PoolEntry) => Promise<T>): Promise<T> {
+    const key = this.key(target);
+    let entry = this.entries.get(key);
+    if (!entry || entry.conn.closed) {
+      const conn = new SshConnection(
+        target,
+        {
+          readyTimeoutMs: this.opts.readyTimeoutMs,
+          keepaliveIntervalMs: this.opts.keepaliveIntervalMs,
+          keepaliveCountMax: this.opts.keepaliveCountMax,
+        },
+        () => this.handshakeCount++,
+      );
+      const fresh: PoolEntry = { conn, active: 0, waiting: [], channels: 0 };
+      entry = fresh;
+      this.entries.set(key, fresh);
+      // A dropped or failed connection leaves the pool at once, so the next call (the activity retry) reconnects.
+      conn.onClose(() => {
+        if (fresh.idleTimer) clearTimeout(fresh.idleTimer);
+        if (this.entries.get(key) === fresh) this.entries.delete(key);
+        for (const wake of fresh.waiting.splice(0)) wake();
+      });
+    }
+    const current = entry;
+    current.active++;
+    if (current.idleTimer) {
+      clearTimeout(current.idleTimer);
+      current.idleTimer = undefined;
+    }
+    try {
+      await current.conn.ready;
+      return await fn(current);
+    } finally {
+      current.active--;
+      if (current.active === 0 && !current.conn.closed) {
+        current.idleTimer = setTimeout(() => {
+          if (this.entries.get(key) === current) this.entries.delete(key);
+          void current.conn.end(new SshConnectionError(current.conn.label, 'closed after being idle'));
+        }, this.opts.idleTimeoutMs);
+        // An idle pooled connection must not keep a finished worker process alive.
+        current.idleTimer.unref();
+      }
+    }
+  }
+
+  /** Limit concurrent channels per connection (OpenSSH MaxSessions). */
+  private async withChannelSlot<T>(entry: PoolEntry, fn: () => Promise<T>): Promise<T> {
+    while (entry.channels >= this.opts.maxChannelsPerConnection) {
+      if (entry.conn.closed) throw entry.conn.closeReason ?? new SshConnectionError(entry.conn.label, 'connection closed');
+      await new Promise<void>((resolve) => entry.waiting.push(resolve));
+    }
+    entry.channels++;
+    try {
+      return await fn();
+    } finally {
+      entry.channels--;
+      entry.waiting.shift()?.();
+    }
+  }
+
+  // ---------- commands ----------
+
+  exec(target: SshTarget, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const full = opts.sudo ? ['sudo', '-n', '--', ...argv] : argv;
+    return this.run(target, quote(full), opts);
+  }
+
+  script(target: SshTarget, script: string, opts: ScriptOptions = {}): Promise<ExecResult> {
+    const { args = [], ...rest } = opts;
+    const argv = ['bash', '-s', '--', ...args];
+    return this.exec(target, argv, { ...rest, stdin: script });
+  }
+
+  private run(target: SshTarget, command: string, opts: ExecOptions): Promise<ExecResult> {
+    const label = describeTarget(target);
+    opts.signal?.throwIfAborted();
+    return this.withConnection(target, (entry) =>
+      this.withChannelSlot(entry, () => runOnChannel(entry.conn, label, command, opts)),
+    );
+  }
+
+  // ---------- upload ----------
+
+  async upload(target: SshTarget, path: string, content: string | Buffer, mode = 0o644): Promise<void> {
+    const data = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
+    const label = describeTarget(target);
+    const viaSftp = await this.withConnection(target, (entry) =>
+      this.withChannelSlot(entry, () => sftpUpload(entry.conn, label, path, data, mode)),
+    );
+    if (viaSftp) return;
+    // No SFTP subsystem on the host: stream the bytes into `cat`. The file is emptied and chmod-ed before any
+    // content arrives, so a secret never sits in a file with the wrong mode, even for a moment.
+    const res = await this.exec(
+      target,
+      ['sh', '-c', 'set -e; umask 077; : > "$1"; chmod "$2" "$1"; cat > "$1"', 'sh', path, mode.toString(8)],
+      { stdin: data },
+    );
+    if (res.code !== 0) throw new SshUploadError(label, path, res.stderr.trim() || `exit ${res.code}`);
+  }
+}
+
+function runOnChannel(conn: SshConnection, label: string, command: string, opts: ExecOptions): Promise<ExecResult> {
+  return new Promise<ExecResult>((resolve, reject) => {
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
+    let channel: ClientChannel | undefined;
+    let exit: { code: number | null; signal?: string } | undefined;
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+
+    const cleanup = (): void => {
+      settled = true;
+      if (timer) clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      unsubscribeClose();
+    };
+    const fail = (e: unknown): void => {
+      if (settled) return;
+      cleanup();
+      reject(e);
+    };
+    // Stop the remote command: ask sshd to kill it (OpenSSH honours `signal` requests), then close the channel.
+    const stopChannel = (): void => {
+      if (!channel) return;
+      try {
+        channel.signal('KILL');
+      } catch {
+        // channel already half-closed: closing below is enough
+      }
+      channel.close();
+    };
+    function onAbort(): void {
+      stopChannel();
+      const reason: unknown = opts.signal?.reason;
+      fail(reason instanceof Error ? reason : new Error(`command cancelled on ${label}`));
+    }
+    // A drop of the whole connection rejects at once, whatever state the channel is in: never hang.
+    const unsubscribeClose = conn.onClose((reason) => fail(reason));
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    if (opts.timeoutMs !== undefined) {
+      timer = setTimeout(() => {
+        stopChannel();
+        fail(new SshTimeoutError(label, shortCommand(command), opts.timeoutMs ?? 0));
+      }, opts.timeoutMs);
+    }
+
+    const collect = (stream: 'stdout' | 'stderr', sink: Buffer[]) => (chunk: Buffer) => {
+      if (settled) return;
+      sink.push(chunk);
+      if (opts.onOutput) {
+        const text = decoders[stream].write(chunk);
+        if (text) opts.onOutput(text, stream);
+      }
+    };
+
+    conn.client.exec(command, (openErr, ch) => {
+      if (openErr) {
+        fail(new SshConnectionError(label, `could not open a channel: ${openErr.message}`, { cause: openErr }));
+        return;
+      }
+      channel = ch;
+      if (settled) {
+        // Timed out or aborted while the channel was opening.
+        stopChannel();
+        return;
+      }
+      ch.on('data', collect('stdout', out));
+      ch.stderr.on('data', collect('stderr', err));
+      ch.on('exit', (code: number | null, signal?: string) => {
+        exit = { code, signal };
+      });
+      ch.on('close', () => {
+        if (settled) return;
+        if (!exit) {
+          // Channel gone without an exit status: the session died under us (sshd child killed, link lost).
+          fail(conn.closeReason ?? new SshConnectionError(label, 'channel closed before the command reported an exit status'));
+          return;
+        }
+        cleanup();
+        if (opts.onOutput) {
+          const restOut = decoders.stdout.end();
+          if (restOut) opts.onOutput(restOut, 'stdout');
+          const restErr = decoders.stderr.end();
+          if (restErr) opts.onOutput(restErr, 'stderr');
+        }
+        const stdoutBytes = Buffer.concat(out);
+        const stderrBytes = Buffer.concat(err);
+        const result: ExecResult = {
+          code: exit.code ?? signalToCode(exit.signal),
+          stdout: stdoutBytes.toString('utf8'),
+          stderr: stderrBytes.toString('utf8'),
+        };
+        if (exit.signal) result.signal = exit.signal;
+        if (opts.binary) Object.assign(result, { stdoutBytes, stderrBytes });
+        resolve(result);
+      });
+      // Always send EOF: a command that reads stdin must not wait forever for input we will never send.
+      if (opts.stdin !== undefined) ch.end(opts.stdin);
+      else ch.end();
+    });
+  });
+}
+
+/** Upload over SFTP; resolves false when the host has no SFTP subsystem (caller falls back to `cat`). */
+function sftpUpload(conn: SshConnection, label: string, path: string, data: Buffer, mode: number): Promise<boolean> {
+  return new Promise<boolean>((resolve, reject) => {
+    let done = false;
+    const unsubscribe = conn.onClose((reason) => finish(reason));
+    function finish(e: Error | null, value = true): void {
+      if (done) return;
+      done = true;
+      unsubscribe();
+      if (e) reject(e);
+      else resolve(value);
+    }
+    conn.client.sftp((err, sftp) => {
+      if (err) {
+        finish(null, false);
+        return;
+      }
+      const fail = (what: string, e: Error): void => {
+        sftp.end();
+        finish(conn.closed ? (conn.closeReason ?? e) : new SshUploadError(label, path, `${what}: ${e.message}`));
+      };
+      writeAll(sftp, path, data, mode)
+        .then(() => {
+          sftp.end();
+          finish(null, true);
+        })
+        .catch((e: Error & { step?: string }) => fail(e.step ?? 'sftp', e));
+    });
+  });
+}
+
+function step<T>(name: string, fn: (cb: (err: Error | null | undefined, value?: T) => void) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    fn((err, value) => {
+      if (err) reject(Object.assign(err, { step: name }));
+      else resolve(value as T);
+    });
+  });
+}
+
+const SFTP_CHUNK = 32 * 1024;
+// Several writes in flight: one at a time waits a full round trip per 32 KB and makes MB-sized uploads crawl.
+const SFTP_WRITES_IN_FLIGHT = 16;
+
+async function writeAll(sftp: SFTPWrapper, path: string, data: Buffer, mode: number): Promise<void> {
+  const handle = await step<Buffer>('open', (cb) => sftp.open(path, 'w', { mode }, cb));
+  try {
+    // `w` keeps the old mode of an existing file and the umask applies to a new one: set it before any byte.
+    await step('chmod', (cb) => sftp.fchmod(handle, mode, cb));
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < data.length) {
+        const offset = next;
+        const len = Math.min(SFTP_CHUNK, data.length - offset);
+        next += len;
+        await step('write', (cb) => sftp.write(handle, data, offset, len, offset, cb));
+      }
+    };
+    await Promise.all(Array.from({ length: SFTP_WRITES_IN_FLIGHT }, worker));
+  } finally {
+    await step('close', (cb) => sftp.close(handle, cb)).catch(() => undefined);
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * The SSH adapter against a real OpenSSH sshd (issue 6 item 2): host key pinning, key auth, faithful exit
+ * codes and output (large, binary, streamed), sudo, scripts on stdin, uploads.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { SshPool, SshTarget } from '../../src/adapters/ssh';
+import { startSshd, ensureTestUser, TestSshd, TEST_USER } from './sshd';
+
+let sshd: TestSshd;
+let pool: SshPool;
+let target: SshTarget;
+let haveTestUser = false;
+
+beforeAll(async () => {
+  sshd = await startSshd();
+  haveTestUser = ensureTestUser();
+  target = { host: sshd.host, port: sshd.port, username: 'root', privateKey: sshd.clientKey, hostKey: sshd.hostKeyFingerprint };
+});
+
+beforeEach(() => {
+  pool = new SshPool({ idleTimeoutMs: 5_000 });
+});
+
+afterEach(async () => {
+  await pool.close();
+});
+
+afterAll(async () => {
+  await sshd?.stop();
+});
+
+describe('connecting', () => {
+  it('refuses a host whose key does not match the pinned fingerprint, saying expected vs got and what to do', async () => {
+    const wrongPin = { ...target, hostKey: sshd.otherHostKeyFingerprint };
+    const err = await pool.session(wrongPin).exec(['true']).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).name).toBe('HostKeyMismatchError');
+    expect((err as Error).message).toContain(`expected ${sshd.otherHostKeyFingerprint}`);
+    expect((err as Error).message).toContain(`got ${sshd.hostKeyFingerprint}`);
+    expect((err as Error).message).toMatch(/ssh-keygen -lf/);
+    expect(pool.handshakes).toBe(0);
+  });
+
+  it('refuses a malformed pin before connecting', async () => {
+    const err = await pool.session({ ...target, hostKey: 'MD5:aa:bb' }).exec(['true']).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(/hostKey must look like SHA256:/);
+  });
+
+  it('authenticates by key', async () => {
+    const res = await pool.session(target).exec(['id', '-un']);
+    expect(res).toMatchObject({ code: 0, stdout: 'root\n', stderr: '' });
+    expect(pool.handshakes).toBe(1);
+  });
+
+  it('rejects a key the host does not know with a non-retryable SshAuthError', async () => {
+    const err = await pool.session({ ...target, privateKey: sshd.wrongClientKey }).exec(['true']).catch((e: Error) => e);
+    expect((err as Error).name).toBe('SshAuthError');
+    expect((err as Error).message).toMatch(/authorized_keys/);
+    expect((err as { retryable?: boolean }).retryable).toBe(false);
+  });
+
+  it('reports an unparsable private key without echoing it', async () => {
+    const bogus = 'not-a-key-SECRETSECRET';
+    const err = await pool.session({ ...target, privateKey: bogus }).exec(['true']).catch((e: Error) => e);
+    expect((err as Error).name).toBe('SshAuthError');
+    expect((err as Error).message).not.toContain('SECRETSECRET');
+  });
+
+  it('reports a refused port as a retryable SshConnectionError', async () => {
+    const err = await pool.session({ ...target, port: 1 }).exec(['true']).catch((e: Error) => e);
+    expect((err as Error).name).toBe('SshConnectionError');
+    expect((err as { retryable?: boolean }).retryable).toBe(true);
+  });
+});
+
+describe('exec', () => {
+  it('returns exit codes, stdout and stderr faithfully', async () => {
+    const s = pool.session(target);
+    expect(await s.exec(['sh', '-c', 'echo out; echo err >&2; exit 3'])).toEqual({ code: 3, stdout: 'out\n', stderr: 'err\n' });
+    expect((await s.exec(['false'])).code).toBe(1);
+    const missing = await s.exec(['no-such-command-pve-vllm']);
+    expect(missing.code).toBe(127);
+    expect(missing.stderr).toMatch(/not found/);
+    const killed = await s.exec(['sh', '-c', 'kill -9 $$']);
+    expect(killed).toMatchObject({ code: 137, signal: 'SIGKILL' });
+  });
+
+  it('passes hostile arguments as single literal arguments', async () => {
+    const args = ['a b', "it's", '$(touch /tmp/pve-vllm-pwned)', '`id`', 'x;y', 'line1\nline2', '', 'ünï ✓'];
+    const res = await pool.session(target).exec(['printf', '%s\\0', ...args]);
+    expect(res.stdout.split('\0').slice(0, -1)).toEqual(args);
+  });
+
+  it('brings back 5 MB of text intact', async () => {
+    const lines = 582_542; // 9 bytes each ("line ✓\n"): just under 5 MiB, with multi-byte chars across packets
+    const res = await pool.session(target).exec(['sh', '-c', `yes 'line ✓' | head -n ${lines}`]);
+    expect(res.code).toBe(0);
+    expect(Buffer.byteLength(res.stdout)).toBe(lines * 9);
+    expect(res.stdout).toBe('line ✓\n'.repeat(lines));
+  });
+
+  it('brings back 5 MB of random bytes bit-exact', async () => {
+    const res = await pool
+      .session(target)
+      .exec(['bash', '-c', 'f=$(mktemp); head -c 5242880 /dev/urandom > "$f"; cat "$f"; sha256sum "$f" >&2; rm -f "$f"'], {
+        binary: true,
+      });
+    expect(res.code).toBe(0);
+    expect(res.stdoutBytes?.length).toBe(5 * 1024 * 1024);
+    const sha = createHash('sha256').update(res.stdoutBytes ?? Buffer.alloc(0)).digest('hex');
+    expect(res.stderr.split(' ')[0]).toBe(sha);
+  });
+
+  it('sends binary stdin and gets every byte value back', async () => {
+    const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const payload = Buffer.concat([all, randomBytes(100_000), all]);
+    const res = await pool.session(target).exec(['cat'], { stdin: payload, binary: true });
+    expect(res.stdoutBytes?.equals(payload)).toBe(true);
+  });
+
+  it('streams output while the command is still running', async () => {
+    const chunks: Array<{ text: string; at: number }> = [];
+    const started = Date.now();
+    const res = await pool.session(target).exec(['bash', '-c', 'for i in 1 2 3; do echo $i; sleep 0.3; done; echo done >&2'], {
+      onOutput: (text, stream) => chunks.push({ text: `${stream}:${text}`, at: Date.now() - started }),
+    });
+    const finished = Date.now() - started;
+    expect(res.stdout).toBe('1\n2\n3\n');
+    expect(chunks.map((c) => c.text).join('')).toBe('stdout:1\nstdout:2\nstdout:3\nstderr:done\n');
+    // The first line arrived well before the command ended, and the lines came apart in time.
+    expect(chunks[0].at).toBeLessThan(finished - 500);
+    expect(chunks[2].at - chunks[0].at).toBeGreaterThanOrEqual(450);
+  });
+
+  it('closes stdin so a command reading it does not hang', async () => {
+    const res = await pool.session(target).exec(['cat'], { timeoutMs: 5_000 });
+    expect(res).toEqual({ code: 0, stdout: '', stderr: '' });
+  });
+});
+
+describe('sudo and scripts', () => {
+  it('runs sudo -n as root', async () => {
+    const res = await pool.session(target).exec(['id', '-u'], { sudo: true });
+    expect(res).toMatchObject({ code: 0, stdout: '0\n' });
+  });
+
+  it('runs sudo -n from a non-root user with a NOPASSWD rule', async () => {
+    expect(haveTestUser).toBe(true); // these tests run as root (CI container); without it this proves nothing
+    const user = { ...target, username: TEST_USER };
+    expect((await pool.session(user).exec(['id', '-un'])).stdout).toBe(`${TEST_USER}\n`);
+    const res = await pool.session(user).exec(['id', '-un'], { sudo: true });
+    expect(res).toMatchObject({ code: 0, stdout: 'root\n' });
+    // The rule only allows root as target user: for anything else sudo -n fails at once instead of prompting.
+    const denied = await pool.session(user).exec(['sudo', '-n', '-u', 'nobody', 'true'], { timeoutMs: 10_000 });
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toMatch(/password is required/);
+  });
+
+  it('feeds scripts on stdin, so secrets never show in any process argv', async () => {
+    const secret = `s3cret-${randomBytes(8).toString('hex')}`;
+    const res = await pool.session(target).script(
+      [
+        `TOKEN='${secret}'`,
+        'echo "len=${#TOKEN} arg1=$1"',
+        // Every process's command line while the script runs: the secret must be in none of them.
+        'for f in /proc/[0-9]*/cmdline; do tr "\\0" " " < "$f" 2>/dev/null; echo; done',
+      ].join('\n'),
+      { args: ['first arg'] },
+    );
+    expect(res.code).toBe(0);
+    expect(res.stdout).toContain(`len=${secret.length} arg1=first arg`);
+    expect(res.stdout).toContain('bash -s -- first arg');
+    expect(res.stdout).not.toContain(secret);
+  });
+
+  it('runs a script with sudo', async () => {
+    const res = await pool.session({ ...target, username: TEST_USER }).script('id -un\nexit 4\n', { sudo: true });
+    expect(res).toMatchObject({ code: 4, stdout: 'root\n' });
+  });
+});
+
+describe('upload', () => {
+  it('writes content and mode over SFTP, tightening the mode of an existing file', async () => {
+    const s = pool.session(target);
+    const path = `${sshd.dir}/uploaded.env`;
+    await s.exec(['sh', '-c', 'echo old > "$1"; chmod 644 "$1"', 'sh', path]);
+    await s.upload(path, 'VLLM_API_KEY=abc\n', 0o600);
+    expect((await s.exec(['stat', '-c', '%a', path])).stdout).toBe('600\n');
+    expect((await s.exec(['cat', path])).stdout).toBe('VLLM_API_KEY=abc\n');
+  });
+
+  it('uploads a 3 MB binary file bit-exact with the default mode', async () => {
+    const s = pool.session(target);
+    const data = randomBytes(3 * 1024 * 1024);
+    const path = `${sshd.dir}/blob.bin`;
+    await s.upload(path, data);
+    const res = await s.exec(['sh', '-c', 'sha256sum "$1"; stat -c %a "$1"', 'sh', path]);
+    expect(res.stdout).toBe(`${createHash('sha256').update(data).digest('hex')}  ${path}\n644\n`);
+  });
+
+  it('fails with a non-retryable SshUploadError when the directory does not exist', async () => {
+    const err = await pool.session(target).upload('/nonexistent-dir-pve-vllm/x', 'x').catch((e: Error) => e);
+    expect((err as Error).name).toBe('SshUploadError');
+    expect((err as Error).message).toContain('/nonexistent-dir-pve-vllm/x');
+  });
+
+  it('falls back to cat on stdin when the host has no SFTP subsystem', async () => {
+    const noSftp = await startSshd({ sftp: false });
+    const p = new SshPool();
+    try {
+      const t = { ...target, port: noSftp.port, hostKey: noSftp.hostKeyFingerprint, privateKey: noSftp.clientKey };
+      const path = `${noSftp.dir}/fallback.txt`;
+      await p.session(t).upload(path, "it's\nfine ✓\n", 0o640);
+      const res = await p.session(t).exec(['sh', '-c', 'cat "$1"; stat -c %a "$1"', 'sh', path]);
+      expect(res.stdout).toBe("it's\nfine ✓\n640\n");
+      expect(noSftp.log()).toMatch(/subsystem request for sftp.*failed|refused/i);
+    } finally {
+      await p.close();
+      await noSftp.stop();
+    }
+  });
+});
