@@ -6,6 +6,8 @@ import { decisionConflict, frontendUsesComfyui, frontendUsesOpenWebui, type Fron
 import { FRONTEND_CHOICES, OPENWEBUI_CHOICES } from './decisions';
 import { HF_REPO_RE, IPV4_RE } from './fields';
 import { inSubnet, ipToInt, parseCidr } from './network';
+import { modelSpecSchema } from './schema';
+import { catalogIds, lookupModel, validateModelSpec } from '../sizing/catalog';
 
 export interface CrossIssue { path: (string | number)[]; message: string; allowed: string }
 
@@ -102,10 +104,38 @@ function decisionsHold(raw: unknown, out: CrossIssue[]): void {
   }
 }
 
+/** Catalog examples for the "allowed" text: the repo ids a homelab user is likely to want. */
+function catalogExamples(): string {
+  const ids = catalogIds();
+  const shown = ids.filter((i) => /AWQ|GPTQ/i.test(i)).slice(0, 4);
+  return `a model of the catalog (${ids.length} ids, e.g. ${(shown.length ? shown : ids.slice(0, 4)).join(', ')}), ` +
+    'or any Hugging Face repo id OWNER/NAME together with model.spec describing it';
+}
+
+function modelIsKnown(raw: unknown, out: CrossIssue[]): void {
+  const id = valueAt(raw, ['model', 'id']);
+  if (typeof id !== 'string' || valueAt(raw, ['model', 'spec']) !== undefined) return;
+  if (!(HF_REPO_RE.test(id) || /^[a-z0-9][a-z0-9._-]*$/.test(id))) return; // the field's own check reports it
+  if (lookupModel(id)) return;
+  out.push({
+    path: ['model', 'id'],
+    message: 'unknown model: it is not in the catalog, so its memory needs cannot be checked; describe it under model.spec (from its config.json)',
+    allowed: catalogExamples(),
+  });
+}
+
 function specMatchesModel(raw: unknown, out: CrossIssue[]): void {
   const id = valueAt(raw, ['model', 'id']);
   const spec = valueAt(raw, ['model', 'spec']);
   if (typeof spec !== 'object' || spec === null || typeof id !== 'string') return;
+  const parsed = modelSpecSchema.safeParse(spec);
+  if (parsed.success) {
+    // The sizing engine's own plausibility rules (kv heads divide heads, params not in billions, …).
+    for (const why of validateModelSpec({ ...parsed.data, id })) {
+      if (why.startsWith('id ')) continue; // model.id's own checks cover it
+      out.push({ path: ['model', 'spec'], message: why, allowed: 'an architecture consistent with the model\'s config.json' });
+    }
+  }
   if (!HF_REPO_RE.test(id)) {
     out.push({
       path: ['model', 'id'],
@@ -133,6 +163,7 @@ export function crossCheck(raw: unknown): CrossIssue[] {
   distinctGuestIds(raw, out);
   gatewayInSubnet(raw, out);
   decisionsHold(raw, out);
+  modelIsKnown(raw, out);
   specMatchesModel(raw, out);
   return out;
 }

@@ -15,7 +15,7 @@ export function field<T extends z.ZodType>(schema: T, allowed: string): T {
 
 /** A string checked against a pattern; `why` explains the failure when the pattern alone would not. */
 function patterned(re: RegExp, allowed: string, why?: string): z.ZodString {
-  return field(z.string().regex(re, { message: why ?? `must be ${allowed}` }), allowed);
+  return field(z.string().regex(re, why === undefined ? undefined : { message: why }), allowed);
 }
 
 // ---------------------------------------------------------------- numbers

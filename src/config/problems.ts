@@ -142,23 +142,47 @@ function flattenUnion(issue: Issue & { code: 'invalid_union' }): Issue[] | undef
   return best.map((i) => ({ ...i, path: [...issue.path, ...i.path] }) as Issue);
 }
 
+// Characters that give a shell a second meaning; named in the message so the user sees what was refused.
+const SHELL_CHARS = /[;&|$`'"\\<>(){}[\]*?!#~\s]/g;
+
+/** zod's own texts start like this; ours (set on the field) are kept as they are. */
+const isZodDefault = (m: string): boolean => /^(Invalid|Too small|Too big|Unrecognized|Expected)/.test(m);
+
 function builtinMessage(issue: Issue, value: unknown): string {
+  if (issue.code === 'invalid_type' && value === undefined) return 'is required';
+  if (issue.code === 'invalid_format' && typeof value === 'string') {
+    const shell = [...new Set(value.match(SHELL_CHARS) ?? [])];
+    if (shell.length) {
+      return `contains ${shell.map((c) => JSON.stringify(c)).join(' ')}, which could change a shell command, so it is refused`;
+    }
+  }
+  if (!isZodDefault(issue.message)) return issue.message;
   switch (issue.code) {
     case 'invalid_type':
-      if (value === undefined) return 'is required';
       return `expected ${issue.expected}, got ${Array.isArray(value) ? 'a list' : value === null ? 'null' : typeof value}`;
-    case 'too_small': return `is below the minimum ${String(issue.minimum)}`;
-    case 'too_big': return `is above the maximum ${String(issue.maximum)}`;
+    case 'too_small': return issue.inclusive === false ? `must be greater than ${String(issue.minimum)}` : `is below the minimum ${String(issue.minimum)}`;
+    case 'too_big': return issue.inclusive === false ? `must be less than ${String(issue.maximum)}` : `is above the maximum ${String(issue.maximum)}`;
     case 'invalid_value': return `is not one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'not_multiple_of': return `must be a multiple of ${String(issue.divisor)}`;
-    case 'invalid_format': return `does not have the required format`;
+    case 'invalid_format': return 'does not have the required form';
+    case 'invalid_union': return 'matches none of the allowed forms';
     default: return issue.message;
   }
 }
 
-function fallbackAllowed(issue: Issue): string {
+function customMessage(message: string, value: unknown, path: Path): string {
+  if (typeof value !== 'string' || isSecretPath(path)) return message;
+  const shell = [...new Set(value.match(SHELL_CHARS) ?? [])];
+  return shell.length ? `${message}; it contains ${shell.map((c) => JSON.stringify(c)).join(' ')} (shell characters are refused)` : message;
+}
+
+function fallbackAllowed(root: AnySchema, issue: Issue): string {
   switch (issue.code) {
-    case 'invalid_type': return `a ${issue.expected}`;
+    case 'invalid_type': {
+      const keys = issue.expected === 'object' ? knownKeysAt(root, issue.path) : [];
+      if (keys.length) return `a section with the keys ${keys.join(', ')}`;
+      return issue.expected === 'array' ? 'a list' : `a ${issue.expected}`;
+    }
     case 'invalid_value': return issue.values.map((v) => JSON.stringify(v)).join(', ');
     case 'too_small': return `at least ${String(issue.minimum)}`;
     case 'too_big': return `at most ${String(issue.maximum)}`;
@@ -194,8 +218,8 @@ export function issuesToProblems(root: AnySchema, raw: unknown, issues: readonly
     out.push({
       path: pathText(issue.path),
       given: givenText(value, issue.path),
-      allowed: params?.allowed ?? allowedAt(root, issue.path) ?? fallbackAllowed(issue),
-      message: issue.code === 'custom' ? issue.message : builtinMessage(issue, value),
+      allowed: params?.allowed ?? allowedAt(root, issue.path) ?? fallbackAllowed(root, issue),
+      message: issue.code === 'custom' ? customMessage(issue.message, value, issue.path) : builtinMessage(issue, value),
     });
   }
   return out;

@@ -4,6 +4,7 @@
  * Cross-field rules (distinct ids, subnet, contradictory decisions) live in cross.ts.
  */
 import { z } from 'zod';
+import { lookupModel } from '../sizing/catalog';
 import type { ModelSpec } from '../sizing/types';
 import { FRONTEND_CHOICES, OPENWEBUI_CHOICES } from './decisions';
 import {
@@ -91,7 +92,7 @@ const guests = z.strictObject({
 const positiveInt = (allowed: string) => field(z.number().int().positive(), allowed);
 
 /** Mirrors ModelSpec of src/sizing/types.ts (checked at compile time below); describes an unlisted model. */
-const modelSpec = z.strictObject({
+export const modelSpecSchema = z.strictObject({
   id: field(z.string().regex(HF_REPO_RE), 'the Hugging Face repo id OWNER/NAME; must equal model.id').optional(),
   aliases: z.array(field(z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/), 'lower-case alias of letters, digits, . _ -')).optional(),
   layers: positiveInt('num_hidden_layers of config.json, a positive integer'),
@@ -118,7 +119,7 @@ const model = z.strictObject({
   cpuOffloadGb: cpuOffloadGb.default(0),
   /** Lets the run lower max-model-len to what fits instead of failing. */
   allowContextReduction: field(z.boolean(), 'true or false').default(true),
-  spec: modelSpec.optional(),
+  spec: modelSpecSchema.optional(),
 });
 
 const vllm = z.strictObject({
@@ -170,10 +171,12 @@ export const deployConfigSchema = z
     const endpoint = c.guests.vllm.endpoint ??
       (net.ip === 'dhcp' ? undefined : `http://${net.ip.split('/')[0]}:${c.vllm.port}`);
     const spec = c.model.spec ? { ...c.model.spec, id: c.model.spec.id ?? c.model.id } : undefined;
+    // An alias becomes the repo id vLLM downloads, so everything downstream sees one canonical name.
+    const id = spec ? c.model.id : lookupModel(c.model.id)?.id ?? c.model.id;
     return {
       ...c,
       guests: { ...c.guests, vllm: { ...c.guests.vllm, endpoint } },
-      model: { ...c.model, spec },
+      model: { ...c.model, id, spec },
       decisions: { ...c.decisions, timeoutMs: parseDuration(c.decisions.timeout) ?? 24 * 3600 * 1000 },
     };
   });
