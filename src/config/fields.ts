@@ -124,13 +124,13 @@ export const modelId = field(
 
 const IMAGE_NAME = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
 const IMAGE_RE = new RegExp(
-  `^(?:(?<registry>[A-Za-z0-9.-]+(?::\\d+)?)/)?(?<name>${IMAGE_NAME}(?:/${IMAGE_NAME})*)` +
+  // A registry is named only when the first component has a dot or a port, or is localhost (Docker's rule).
+  `^(?:(?<registry>(?:localhost|[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)+)(?::\\d+)?|[A-Za-z0-9-]+:\\d+)/)?(?<name>${IMAGE_NAME}(?:/${IMAGE_NAME})*)` +
     `(?::(?<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?<digest>sha256:[a-f0-9]{64}))?$`,
 );
 
 export function checkImageRef(s: string): string | undefined {
   const m = IMAGE_RE.exec(s);
-  // A first component without '.' or ':' is a Docker Hub namespace, not a registry; both parse the same here.
   if (!m?.groups) return 'must be an image reference NAME:TAG (lower-case name, e.g. vllm/vllm-openai:v0.6.4.post1)';
   const { tag, digest } = m.groups;
   if (!tag && !digest) return 'has no tag: pin a version tag (e.g. :v0.6.4.post1) so every run deploys the same image';
