@@ -1,0 +1,201 @@
+// Inside the vLLM container (through `pct exec`): NVIDIA userspace, Docker, the toolkit, the image, the service.
+import { Context } from '@temporalio/activity';
+import type { DeployConfig } from '../config/schema';
+import type { Changed, GpuInContainerEvidence, ImagePullResult, UndoResult, VllmLaunch } from './contract';
+import { ActivityDeps, CommandFailedError, Host, permanent, reportProgress } from './deps';
+import { parseGpuQuery } from './parse';
+
+export const VLLM_DIR = '/opt/vllm';
+const COMPOSE = `${VLLM_DIR}/docker-compose.yml`;
+const ENV_FILE = `${VLLM_DIR}/.env`;
+const TOOLKIT_CONFIG = '/etc/nvidia-container-runtime/config.toml';
+const NVML_MISMATCH = 'Failed to initialize NVML: Driver/library version mismatch';
+const APT = { timeoutMs: 1_200_000 };
+
+export function createContainerActivities(deps: ActivityDeps) {
+  const h = (cfg: DeployConfig) => new Host(deps, cfg);
+  const signal = () => Context.current().cancellationSignal;
+
+  async function gpuQuery(host: Host, vmid: number) {
+    return host.ct(vmid, ['nvidia-smi', '--query-gpu=name,memory.total,driver_version', '--format=csv,noheader,nounits']);
+  }
+
+  return {
+    async ensureNvidiaUserspace(cfg: DeployConfig, vmid: number, driverVersion: string): Promise<Changed> {
+      const host = h(cfg);
+      const q = await gpuQuery(host, vmid);
+      if (q.code === 0 && parseGpuQuery(q.stdout)?.driverVersion === driverVersion) return { changed: false };
+      // The CT shares the host's kernel module: install the same version's userspace only (--no-kernel-module).
+      const run = `NVIDIA-Linux-x86_64-${driverVersion}.run`;
+      const url = `https://us.download.nvidia.com/XFree86/Linux-x86_64/${driverVersion}/${run}`;
+      await host.ctMust(vmid, ['apt-get', 'update'], APT);
+      await host.ctMust(vmid, ['apt-get', 'install', '-y', 'curl', 'ca-certificates', 'kmod'], APT);
+      await host.ctMust(vmid, ['curl', '-fsSL', '-o', `/root/${run}`, url], APT);
+      await host.ctMust(vmid, ['sh', `/root/${run}`, '--no-kernel-module', '--silent', '--no-questions', '--ui=none'], APT);
+      return { changed: true };
+    },
+
+    async verifyGpuInContainer(cfg: DeployConfig, vmid: number): Promise<GpuInContainerEvidence> {
+      const host = h(cfg);
+      const q = await gpuQuery(host, vmid);
+      const text = `${q.stdout}${q.stderr}`.trim();
+      if (text.includes(NVML_MISMATCH)) {
+        throw permanent(
+          `checkpoint 3 failed: nvidia-smi in CT ${vmid}: "${NVML_MISMATCH}". The CT's userspace driver differs from the host's kernel module ` +
+            'and reinstalling it did not help: install the host driver version in the CT (NVIDIA .run with --no-kernel-module) or reboot the host after a driver upgrade.',
+          'DriverMismatch',
+        );
+      }
+      const gpu = q.code === 0 ? parseGpuQuery(q.stdout) : null;
+      if (!gpu) throw permanent(`checkpoint 3 failed: nvidia-smi in CT ${vmid} exited ${q.code}: ${text.slice(0, 300)}`, 'CheckpointFailed');
+      return { gpuName: gpu.name, memoryTotalMiB: gpu.memoryTotalMiB, driverVersion: gpu.driverVersion, evidence: `pct exec ${vmid} -- nvidia-smi: ${gpu.name}, ${gpu.memoryTotalMiB} MiB, driver ${gpu.driverVersion}` };
+    },
+
+    async ensureDocker(cfg: DeployConfig, vmid: number): Promise<Changed> {
+      const host = h(cfg);
+      const hasCompose = (await host.ct(vmid, ['docker', 'compose', 'version'])).code === 0;
+      const active = (await host.ct(vmid, ['systemctl', 'is-active', 'docker'])).code === 0;
+      if (hasCompose && active) return { changed: false };
+      if (!hasCompose) {
+        await host.ctMust(vmid, ['apt-get', 'update'], APT);
+        await host.ctMust(vmid, ['apt-get', 'install', '-y', 'ca-certificates', 'curl'], APT);
+        await host.ctMust(vmid, ['install', '-m', '0755', '-d', '/etc/apt/keyrings']);
+        await host.ctMust(vmid, ['curl', '-fsSL', '-o', '/etc/apt/keyrings/docker.asc', 'https://download.docker.com/linux/debian/gpg']);
+        await host.ctWrite(vmid, '/etc/apt/sources.list.d/docker.list',
+          'deb [arch=amd64 signed-by=/etc/apt/keyrings/docker.asc] https://download.docker.com/linux/debian bookworm stable\n');
+        await host.ctMust(vmid, ['apt-get', 'update'], APT);
+        await host.ctMust(vmid, ['apt-get', 'install', '-y', 'docker-ce', 'docker-ce-cli', 'containerd.io', 'docker-compose-plugin'], APT);
+      }
+      await host.ctMust(vmid, ['systemctl', 'enable', '--now', 'docker']);
+      return { changed: true };
+    },
+
+    async ensureNvidiaToolkit(cfg: DeployConfig, vmid: number): Promise<Changed> {
+      const host = h(cfg);
+      let changed = false;
+      if ((await host.ct(vmid, ['nvidia-ctk', '--version'])).code !== 0) {
+        await host.ctMust(vmid, ['curl', '-fsSL', '-o', '/etc/apt/keyrings/nvidia-container-toolkit.asc', 'https://nvidia.github.io/libnvidia-container/gpgkey']);
+        await host.ctWrite(vmid, '/etc/apt/sources.list.d/nvidia-container-toolkit.list',
+          'deb [signed-by=/etc/apt/keyrings/nvidia-container-toolkit.asc] https://nvidia.github.io/libnvidia-container/stable/deb/amd64 /\n');
+        await host.ctMust(vmid, ['apt-get', 'update'], APT);
+        await host.ctMust(vmid, ['apt-get', 'install', '-y', 'nvidia-container-toolkit'], APT);
+        changed = true;
+      }
+      const runtimes = await host.ctMust(vmid, ['docker', 'info', '--format', '{{json .Runtimes}}']);
+      if (!runtimes.includes('"nvidia"')) {
+        await host.ctMust(vmid, ['nvidia-ctk', 'runtime', 'configure', '--runtime=docker']);
+        changed = true;
+      }
+      // An unprivileged CT cannot manage device cgroups: the toolkit must not try (no-cgroups).
+      if (!/^no-cgroups = true$/m.test((await host.ctRead(vmid, TOOLKIT_CONFIG)) ?? '')) {
+        await host.ctMust(vmid, ['nvidia-ctk', 'config', '--set', 'nvidia-container-cli.no-cgroups=true', '--in-place']);
+        changed = true;
+      }
+      if (changed) await host.ctMust(vmid, ['systemctl', 'restart', 'docker']);
+      return { changed };
+    },
+
+    async ensureImagePulled(cfg: DeployConfig, vmid: number): Promise<ImagePullResult> {
+      const host = h(cfg);
+      const image = cfg.vllm.image;
+      const have = await host.ct(vmid, ['docker', 'image', 'inspect', '--format', '{{.Id}}', image]);
+      if (have.code === 0) return { changed: false, image, digest: have.stdout.trim(), layers: 0 };
+      const layers = new Set<string>();
+      const done = new Set<string>();
+      let buf = '';
+      const r = await host.ct(vmid, ['docker', 'pull', image], {
+        timeoutMs: 3_600_000,
+        signal: signal(),
+        onOutput: (chunk, stream) => {
+          if (stream !== 'stdout') return;
+          buf += chunk;
+          const lines = buf.split('\n');
+          buf = lines.pop() ?? '';
+          for (const line of lines) {
+            const m = /^([0-9a-f]{12}): (.+)$/.exec(line);
+            if (!m) continue;
+            layers.add(m[1] as string);
+            if (m[2] === 'Pull complete' || m[2] === 'Already exists') done.add(m[1] as string);
+            reportProgress(`pulling ${image}: ${done.size}/${layers.size} layers`);
+          }
+        },
+      });
+      if (r.code !== 0) {
+        if (/manifest unknown|not found|pull access denied/i.test(r.stderr)) {
+          throw permanent(`image ${image} does not exist or is private: ${r.stderr.trim()}; set vllm.image to a published tag`, 'ImageNotFound');
+        }
+        throw new CommandFailedError(`docker pull ${image}`, r);
+      }
+      const digest = /Digest: (sha256:[0-9a-f]+)/.exec(r.stdout)?.[1] ?? '';
+      return { changed: true, image, digest, layers: layers.size };
+    },
+
+    async ensureVllmService(cfg: DeployConfig, vmid: number, launch: VllmLaunch): Promise<Changed> {
+      const host = h(cfg);
+      const compose = composeFile(cfg, launch);
+      const env = envFile(host, cfg);
+      const sameCompose = (await host.ctRead(vmid, COMPOSE)) === compose;
+      const sameEnv = (await host.ctRead(vmid, ENV_FILE)) === env;
+      const ps = await host.ct(vmid, ['docker', 'compose', '-f', COMPOSE, 'ps', '--format', 'json']);
+      const running = ps.code === 0 && /"State":"running"/.test(ps.stdout);
+      if (sameCompose && sameEnv && running) return { changed: false };
+      await host.ctMust(vmid, ['mkdir', '-p', VLLM_DIR]);
+      if (!sameEnv) await host.ctWrite(vmid, ENV_FILE, env, '0600');
+      if (!sameCompose) await host.ctWrite(vmid, COMPOSE, compose);
+      await host.ctMust(vmid, ['docker', 'compose', '-f', COMPOSE, 'up', '-d'], { timeoutMs: 600_000 });
+      return { changed: true };
+    },
+
+    async stopVllmService(cfg: DeployConfig, vmid: number): Promise<UndoResult> {
+      const host = h(cfg);
+      if ((await host.ctRead(vmid, COMPOSE)) === undefined) return { changed: false, detail: 'no vLLM compose file' };
+      const ps = await host.ct(vmid, ['docker', 'compose', '-f', COMPOSE, 'ps', '--format', 'json']);
+      if (ps.code !== 0 || ps.stdout.trim() === '') return { changed: false, detail: 'vLLM not running' };
+      await host.ctMust(vmid, ['docker', 'compose', '-f', COMPOSE, 'down']);
+      return { changed: true, detail: `vLLM stopped in CT ${vmid}` };
+    },
+  };
+}
+
+/** The compose file of the design document, with the model flags; the API key comes from .env, never argv. */
+export function composeFile(cfg: DeployConfig, l: VllmLaunch): string {
+  const args = [
+    '--model', l.model,
+    '--served-model-name', l.servedModelName,
+    '--max-model-len', String(l.maxModelLen),
+    '--gpu-memory-utilization', String(l.gpuMemoryUtilization),
+    ...(l.quantization ? ['--quantization', l.quantization] : []),
+    ...(l.cpuOffloadGb > 0 ? ['--cpu-offload-gb', String(l.cpuOffloadGb)] : []),
+    '--host', '0.0.0.0',
+    '--port', String(cfg.vllm.port),
+  ];
+  return [
+    'services:',
+    '  vllm:',
+    `    image: ${cfg.vllm.image}`,
+    '    container_name: vllm',
+    '    restart: unless-stopped',
+    '    runtime: nvidia',
+    '    ipc: host',
+    '    security_opt:',
+    '      - apparmor=unconfined',
+    '    environment:',
+    '      - NVIDIA_VISIBLE_DEVICES=all',
+    '    env_file:',
+    '      - .env',
+    '    ports:',
+    `      - "${cfg.vllm.port}:${cfg.vllm.port}"`,
+    '    volumes:',
+    '      - /root/.cache/huggingface:/root/.cache/huggingface',
+    '    command:',
+    ...args.map((a) => `      - ${JSON.stringify(a)}`),
+    '',
+  ].join('\n');
+}
+
+/** vLLM reads VLLM_API_KEY itself; HF_TOKEN lets it fetch gated models. Mode 0600 in the CT. */
+function envFile(host: Host, cfg: DeployConfig): string {
+  const lines = [`VLLM_API_KEY=${host.secret(cfg.vllm.apiKey)}`];
+  if (cfg.vllm.hfToken) lines.push(`HF_TOKEN=${host.secret(cfg.vllm.hfToken)}`);
+  return `${lines.join('\n')}\n`;
+}

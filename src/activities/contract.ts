@@ -1,0 +1,190 @@
+// The activity interface the deploy workflow calls. Types only: workflow code imports this file as a type.
+// Every activity is an idempotent verb naming its end state: read, compare, act, read back, return { changed }.
+import type { DeployConfig } from '../config/schema';
+
+export interface Changed {
+  /** true when this call changed the host */
+  changed: boolean;
+}
+
+export interface GpuFact {
+  bdf: string;
+  vendor: 'nvidia' | 'amd' | 'other';
+  name: string;
+  driver: string | null;
+}
+
+export interface HostFacts {
+  pveVersion: string;
+  nodeName: string;
+  gpus: GpuFact[];
+  /** the configured NVIDIA GPU */
+  gpu: GpuFact;
+  /** the VM whose hostpciN names the GPU, if any */
+  gpuHolder: { vmid: number; status: 'running' | 'stopped'; onboot: boolean } | null;
+  /** `NVRM version` of the host kernel module, when loaded */
+  hostDriverVersion: string | null;
+  /** userspace driver version installed on the host (what the CT must match) */
+  hostDriverPackageVersion: string | null;
+  nouveauLoaded: boolean;
+  vllmCtExists: boolean;
+}
+
+export interface AdminUserResult extends Changed {
+  user: string;
+}
+
+export interface ClaudeCodeResult extends Changed {
+  version: string;
+}
+
+export interface AccessEvidence {
+  whoami: string;
+  sudoExitCode: number;
+  evidence: string;
+}
+
+export interface RepoResult extends Changed {
+  commit: string;
+  path: string;
+}
+
+export interface OpenwebuiAssessment {
+  vmid: number;
+  exists: boolean;
+  status: 'running' | 'stopped' | 'missing';
+  cores: number;
+  memoryMiB: number;
+  gpuPassthrough: boolean;
+  reachable: boolean;
+  connectedToVllm: boolean;
+  recommendation: 'repurpose' | 'keep' | 'scrap';
+  reasons: string[];
+}
+
+/** A guest config as PVE returns it, used to restore it exactly. */
+export type GuestConfigSnapshot = Record<string, string | number>;
+
+export interface ContainerResult extends Changed {
+  vmid: number;
+  created: boolean;
+  /** the config before this run touched it (for reuse/reconcile undo); absent when created */
+  before?: GuestConfigSnapshot;
+  /** raw /etc/pve/lxc/<id>.conf before this run touched it */
+  beforeRaw?: string;
+}
+
+export interface VmGpuRelease extends Changed {
+  vmid: number;
+  wasRunning: boolean;
+  onbootBefore: boolean;
+}
+
+export interface HostDriverResult extends Changed {
+  driverVersion: string;
+  majors: { nvidia: number; nvidiaUvm: number; nvidiaCaps?: number };
+  nouveauBlacklisted: boolean;
+}
+
+export interface PassthroughResult extends Changed {
+  beforeRaw: string;
+}
+
+export interface GpuInContainerEvidence {
+  gpuName: string;
+  memoryTotalMiB: number;
+  driverVersion: string;
+  evidence: string;
+}
+
+export interface ImagePullResult extends Changed {
+  image: string;
+  digest: string;
+  layers: number;
+}
+
+export interface VllmLaunch {
+  model: string;
+  servedModelName: string;
+  maxModelLen: number;
+  gpuMemoryUtilization: number;
+  cpuOffloadGb: number;
+  quantization?: string;
+}
+
+export interface ServingEvidence {
+  ok: boolean;
+  models: string[];
+  maxModelLen?: number;
+  evidence: string;
+  /** classifier output when start-up failed */
+  failure?: { cause: string; explanation: string; remedy: string; estimatedMaxLen?: number };
+}
+
+export interface FrontendResult extends Changed {
+  frontend: 'openwebui' | 'comfyui';
+  beforeRaw?: string;
+  before?: GuestConfigSnapshot;
+}
+
+export interface ReachEvidence {
+  frontend: 'openwebui' | 'comfyui';
+  ok: boolean;
+  evidence: string;
+}
+
+export interface ChatEvidence {
+  frontend: 'openwebui' | 'comfyui';
+  ok: boolean;
+  reply: string;
+  evidence: string;
+}
+
+export interface UndoResult extends Changed {
+  detail: string;
+}
+
+export interface LabGuestView {
+  status: string;
+  gpu: boolean;
+}
+
+export interface DeployActivities {
+  // 1. Connect
+  inspectHost(cfg: DeployConfig): Promise<HostFacts>;
+  // 2. Admin user + Claude Code
+  ensureAdminUser(cfg: DeployConfig): Promise<AdminUserResult>;
+  ensureClaudeCode(cfg: DeployConfig): Promise<ClaudeCodeResult>;
+  verifyAdminAccess(cfg: DeployConfig): Promise<AccessEvidence>;
+  removeAdminUser(cfg: DeployConfig): Promise<UndoResult>;
+  // 3. vLLM repository
+  ensureRepoCloned(cfg: DeployConfig): Promise<RepoResult>;
+  // 4. OpenWebUI assessment
+  assessOpenwebui(cfg: DeployConfig): Promise<OpenwebuiAssessment>;
+  // 5. vLLM container and GPU
+  ensureVllmContainer(cfg: DeployConfig, vmid: number): Promise<ContainerResult>;
+  destroyContainer(cfg: DeployConfig, vmid: number): Promise<UndoResult>;
+  restoreContainerConfig(cfg: DeployConfig, vmid: number, beforeRaw: string): Promise<UndoResult>;
+  ensureGpuReleasedFromVm(cfg: DeployConfig): Promise<VmGpuRelease>;
+  ensureHostGpuDriver(cfg: DeployConfig): Promise<HostDriverResult>;
+  returnGpuToVm(cfg: DeployConfig, release: VmGpuRelease): Promise<UndoResult>;
+  ensureGpuPassthrough(cfg: DeployConfig, vmid: number, majors: HostDriverResult['majors']): Promise<PassthroughResult>;
+  ensureContainerRunning(cfg: DeployConfig, vmid: number): Promise<Changed>;
+  ensureNvidiaUserspace(cfg: DeployConfig, vmid: number, driverVersion: string): Promise<Changed>;
+  verifyGpuInContainer(cfg: DeployConfig, vmid: number): Promise<GpuInContainerEvidence>;
+  ensureDocker(cfg: DeployConfig, vmid: number): Promise<Changed>;
+  ensureNvidiaToolkit(cfg: DeployConfig, vmid: number): Promise<Changed>;
+  ensureImagePulled(cfg: DeployConfig, vmid: number): Promise<ImagePullResult>;
+  ensureVllmService(cfg: DeployConfig, vmid: number, launch: VllmLaunch): Promise<Changed>;
+  stopVllmService(cfg: DeployConfig, vmid: number): Promise<UndoResult>;
+  verifyVllmServing(cfg: DeployConfig, vmid: number, launch: VllmLaunch): Promise<ServingEvidence>;
+  // 6. Frontends
+  ensureComfyuiOnVllm(cfg: DeployConfig, servedModelName: string): Promise<FrontendResult>;
+  ensureOpenwebuiOnVllm(cfg: DeployConfig, servedModelName: string): Promise<FrontendResult>;
+  restoreFrontend(cfg: DeployConfig, result: FrontendResult): Promise<UndoResult>;
+  verifyFrontendReachesVllm(cfg: DeployConfig, frontend: 'openwebui' | 'comfyui'): Promise<ReachEvidence>;
+  // 7. Integration test
+  verifyChatThroughFrontend(cfg: DeployConfig, frontend: 'openwebui' | 'comfyui', servedModelName: string): Promise<ChatEvidence>;
+  // Scrap (irreversible, after checkpoint 6)
+  backupGuest(cfg: DeployConfig, vmid: number): Promise<{ volid: string } & Changed>;
+}

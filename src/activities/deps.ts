@@ -1,0 +1,186 @@
+// What activities receive from the composition root (worker.ts): clients built from factories, so tests and
+// the demo hand in the same adapters pointed elsewhere. Secrets are resolved here, inside the worker only.
+import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
+import type { DeployConfig } from '../config/schema';
+import { resolveSecret } from '../config/load';
+import { SshPool, type ExecOptions, type ExecResult, type SshSession } from '../adapters/ssh';
+import { createPveClient, type PveClient } from '../adapters/pve';
+import { AdapterError } from '../adapters/errors';
+import { quote } from '../adapters/quote';
+
+export interface ActivityDeps {
+  ssh: SshPool;
+  /** `token` for routine calls; `root` (root@pam ticket) for root-only ones */
+  pve(cfg: DeployConfig, as: 'token' | 'root'): PveClient;
+  secret(cfg: DeployConfig, ref: { env: string } | { file: string }): string;
+  /** plain HTTP for probes of vLLM and the frontends */
+  fetch: typeof fetch;
+}
+
+export function createActivityDeps(opts: { ssh?: SshPool } = {}): ActivityDeps {
+  const ssh = opts.ssh ?? new SshPool({ idleTimeoutMs: 60_000 });
+  const clients = new Map<string, PveClient>();
+  const secret: ActivityDeps['secret'] = (cfg, ref) => resolveSecret(ref, configDirOf(cfg));
+  return {
+    ssh,
+    secret,
+    fetch: globalThis.fetch,
+    pve(cfg, as) {
+      const key = `${cfg.proxmox.host}:${cfg.proxmox.api.port}:${as}`;
+      let c = clients.get(key);
+      if (!c) {
+        const tls = cfg.proxmox.api.tls;
+        const target = {
+          host: cfg.proxmox.host,
+          port: cfg.proxmox.api.port,
+          tokenId: cfg.proxmox.api.tokenId,
+          tokenSecret: secret(cfg, cfg.proxmox.api.tokenSecret),
+          tls: 'fingerprint' in tls ? { fingerprint: tls.fingerprint } : { caFile: tls.caFile },
+        };
+        if (as === 'root' && !cfg.proxmox.root) {
+          throw ApplicationFailure.nonRetryable(
+            'this step needs root@pam (API tokens are never root for PVE): set proxmox.root.password in the config',
+            'RootCredentialsMissing',
+          );
+        }
+        c = createPveClient(target, as === 'root' ? { username: 'root@pam', password: secret(cfg, cfg.proxmox.root!.password) } : 'token');
+        clients.set(key, c);
+      }
+      return c;
+    },
+  };
+}
+
+function configDirOf(cfg: DeployConfig): string {
+  return (cfg as DeployConfig & { configDir?: string }).configDir ?? process.cwd();
+}
+
+/** The helpers every activity file uses, bound to one deps object. */
+export class Host {
+  constructor(private readonly deps: ActivityDeps, readonly cfg: DeployConfig) {}
+
+  get node(): string {
+    return this.cfg.proxmox.node;
+  }
+
+  root(): SshSession {
+    const c = this.cfg.proxmox;
+    return this.deps.ssh.session({
+      host: c.host,
+      port: c.ssh.port,
+      username: c.ssh.user,
+      privateKey: this.deps.secret(this.cfg, c.ssh.privateKey),
+      hostKey: c.ssh.hostKey,
+    });
+  }
+
+  admin(): SshSession {
+    const c = this.cfg;
+    return this.deps.ssh.session({
+      host: c.proxmox.host,
+      port: c.proxmox.ssh.port,
+      username: c.admin.user,
+      privateKey: this.deps.secret(c, c.admin.privateKey),
+      hostKey: c.proxmox.ssh.hostKey,
+    });
+  }
+
+  api(as: 'token' | 'root' = 'token'): PveClient {
+    return this.deps.pve(this.cfg, as);
+  }
+
+  secret(ref: { env: string } | { file: string }): string {
+    return this.deps.secret(this.cfg, ref);
+  }
+
+  /** Run argv on the host as the SSH user (root, or through sudo when the SSH user is not root). */
+  run(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    return this.root().exec(argv, { sudo: this.cfg.proxmox.ssh.user !== 'root', ...opts });
+  }
+
+  /** Run argv and fail unless it exits 0. */
+  async must(argv: string[], opts: ExecOptions = {}): Promise<string> {
+    const r = await this.run(argv, opts);
+    if (r.code !== 0) throw new CommandFailedError(quote(argv), r);
+    return r.stdout;
+  }
+
+  /** Run argv inside a container: `pct exec <id> -- argv` (no shell in between). */
+  ct(vmid: number, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    return this.run(['pct', 'exec', String(vmid), '--', ...argv], opts);
+  }
+
+  async ctMust(vmid: number, argv: string[], opts: ExecOptions = {}): Promise<string> {
+    const r = await this.ct(vmid, argv, opts);
+    if (r.code !== 0) throw new CommandFailedError(`pct exec ${vmid} -- ${quote(argv)}`, r);
+    return r.stdout;
+  }
+
+  /** Write a file in a container from stdin, so its content (maybe a secret) never reaches an argv. */
+  async ctWrite(vmid: number, path: string, content: string, mode = '0644'): Promise<void> {
+    const script = `umask 077; cat > ${quote([path])}.pve-vllm-tmp && chmod ${mode} ${quote([path])}.pve-vllm-tmp && mv ${quote([path])}.pve-vllm-tmp ${quote([path])}`;
+    await this.ctMust(vmid, ['sh', '-c', script], { stdin: content });
+  }
+
+  /** Read a file in a container; undefined when it does not exist. */
+  async ctRead(vmid: number, path: string): Promise<string | undefined> {
+    const r = await this.ct(vmid, ['cat', path]);
+    return r.code === 0 ? r.stdout : undefined;
+  }
+
+  async read(path: string): Promise<string | undefined> {
+    const r = await this.run(['cat', path]);
+    return r.code === 0 ? r.stdout : undefined;
+  }
+
+  /** Write a host file atomically from stdin. */
+  async write(path: string, content: string, mode = '0644'): Promise<void> {
+    const q = quote([path]);
+    await this.must(['sh', '-c', `umask 077; cat > ${q}.pve-vllm-tmp && chmod ${mode} ${q}.pve-vllm-tmp && mv ${q}.pve-vllm-tmp ${q}`], { stdin: content });
+  }
+}
+
+/** A command that exited non-zero where success was required. Retryable: hosts have bad moments. */
+export class CommandFailedError extends Error {
+  constructor(readonly command: string, readonly result: ExecResult) {
+    super(`\`${command.slice(0, 160)}\` exited ${result.code}: ${(result.stderr || result.stdout).trim().split('\n').slice(-3).join(' | ').slice(0, 400)}`);
+    this.name = 'CommandFailedError';
+  }
+}
+
+/** A permanent problem the user must fix; the message carries the remedy. */
+export function permanent(message: string, type: string): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(message, type);
+}
+
+/**
+ * Wraps each activity: heartbeats every second (so a killed worker is noticed within the heartbeat timeout)
+ * with the latest progress, and turns permanent adapter errors into non-retryable failures.
+ */
+export function instrument<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return async (...args: A) => {
+    const ctx = Context.current();
+    const timer = setInterval(() => heartbeat(progressOf(ctx)), 1000);
+    heartbeat(progressOf(ctx));
+    try {
+      return await fn(...args);
+    } catch (err) {
+      if (err instanceof AdapterError && !err.retryable) throw ApplicationFailure.nonRetryable(err.message, err.name);
+      throw err;
+    } finally {
+      clearInterval(timer);
+    }
+  };
+}
+
+const progress = new WeakMap<Context, string>();
+function progressOf(ctx: Context): string | undefined {
+  return progress.get(ctx);
+}
+
+/** Report a long activity's progress: shown in the Temporal UI's pending activity and by `--watch`. */
+export function reportProgress(text: string): void {
+  const ctx = Context.current();
+  progress.set(ctx, text);
+  heartbeat(text);
+}

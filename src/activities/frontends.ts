@@ -1,0 +1,188 @@
+// Step 6: ComfyUI loses its GPU and gains an OpenAI-API node pointed at vLLM; OpenWebUI connects to vLLM through
+// its persisted config (its env file alone does not take on an initialised instance). Each records how to undo.
+import type { DeployConfig } from '../config/schema';
+import type { FrontendResult, UndoResult } from './contract';
+import { ActivityDeps, Host, permanent } from './deps';
+import { joinConfigFile, splitConfigFile } from './parse';
+
+const COMFY_DIR = '/opt/ComfyUI';
+const COMFY_UNIT = '/etc/systemd/system/comfyui.service';
+const COMFY_DROPIN = '/etc/systemd/system/comfyui.service.d/pve-vllm-cpu.conf';
+const COMFY_NODE_REPO = 'https://github.com/hekmon/comfyui-openai-api';
+const COMFY_NODE_DIR = `${COMFY_DIR}/custom_nodes/comfyui-openai-api`;
+const COMFY_TEMPLATE = `${COMFY_DIR}/user/default/workflows/pve-vllm-chat.json`;
+/** where the previous OpenWebUI connection settings are kept, inside its own CT (they may hold keys) */
+const OWUI_STASH = '/root/.pve-vllm-openwebui-openai-config.json';
+
+export function frontendUrl(cfg: DeployConfig, f: 'openwebui' | 'comfyui'): string | undefined {
+  return cfg.guests[f]?.url?.replace(/\/$/, '');
+}
+
+/** OpenWebUI's admin API key (Settings > Account > API keys), needed to change its persisted connections. */
+export function openwebuiKey(host: Host, cfg: DeployConfig): string {
+  const ref = (cfg.guests.openwebui as { apiKey?: { env: string } | { file: string } } | undefined)?.apiKey;
+  if (!ref) {
+    throw permanent(
+      'guests.openwebui.apiKey is not set: OpenWebUI keeps its OpenAI connections in its database, so pve-vllm changes them ' +
+        'through its admin API. Create an API key as an admin (Settings > Account > API keys) and reference it as { env: NAME } or { file: PATH }.',
+      'OpenwebuiKeyMissing',
+    );
+  }
+  return host.secret(ref);
+}
+
+export function createFrontendActivities(deps: ActivityDeps) {
+  const h = (cfg: DeployConfig) => new Host(deps, cfg);
+
+  async function owuiApi(host: Host, cfg: DeployConfig, path: string, body?: unknown): Promise<Record<string, unknown>> {
+    const res = await deps.fetch(`${frontendUrl(cfg, 'openwebui')}${path}`, {
+      method: body === undefined ? 'GET' : 'POST',
+      headers: { Authorization: `Bearer ${openwebuiKey(host, cfg)}`, 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(15_000),
+    });
+    const text = await res.text();
+    if (res.status === 401 || res.status === 403) throw permanent(`OpenWebUI refused the admin API key (${res.status}) on ${path}`, 'OpenwebuiAuthFailed');
+    if (res.status !== 200) throw new Error(`OpenWebUI ${path} -> ${res.status} ${text.slice(0, 200)}`);
+    return JSON.parse(text) as Record<string, unknown>;
+  }
+
+  async function resize(host: Host, vmid: number, reduceTo: { cores: number; memoryMiB: number } | undefined): Promise<boolean> {
+    if (!reduceTo) return false;
+    const conf = (await host.api().get(`/nodes/${host.node}/lxc/${vmid}/config`)) as Record<string, unknown> & { digest: string };
+    const update: Record<string, number> = {};
+    if (Number(conf.cores) !== reduceTo.cores) update.cores = reduceTo.cores;
+    if (Number(conf.memory) !== reduceTo.memoryMiB) update.memory = reduceTo.memoryMiB;
+    if (Object.keys(update).length === 0) return false;
+    await host.api().put(`/nodes/${host.node}/lxc/${vmid}/config`, { ...update, digest: conf.digest });
+    return true;
+  }
+
+  async function restartCt(host: Host, vmid: number): Promise<void> {
+    const api = host.api();
+    const s = (await api.get(`/nodes/${host.node}/lxc/${vmid}/status/current`)) as { status: string };
+    if (s.status === 'running') await api.waitTask(String(await api.post(`/nodes/${host.node}/lxc/${vmid}/status/stop`, {})), { pollMs: 250 });
+    await api.waitTask(String(await api.post(`/nodes/${host.node}/lxc/${vmid}/status/start`, {})), { pollMs: 250 });
+  }
+
+  return {
+    async ensureOpenwebuiOnVllm(cfg: DeployConfig, servedModelName: string): Promise<FrontendResult> {
+      const host = h(cfg);
+      const g = cfg.guests.openwebui;
+      if (!g) throw permanent('guests.openwebui is not in the config', 'FrontendMissing');
+      const beforeRaw = (await host.read(`/etc/pve/lxc/${g.id}.conf`)) ?? '';
+      let changed = await resize(host, g.id, g.reduceTo);
+      const current = await owuiApi(host, cfg, '/openai/config');
+      const url = `${cfg.guests.vllm.endpoint}/v1`;
+      const urls = (current.OPENAI_API_BASE_URLS as string[] | undefined) ?? [];
+      const keys = (current.OPENAI_API_KEYS as string[] | undefined) ?? [];
+      const key = host.secret(cfg.vllm.apiKey);
+      const at = urls.indexOf(url);
+      if (!(current.ENABLE_OPENAI_API === true && at >= 0 && keys[at] === key)) {
+        if ((await host.ctRead(g.id, OWUI_STASH)) === undefined) await host.ctWrite(g.id, OWUI_STASH, JSON.stringify(current), '0600');
+        const nextUrls = at >= 0 ? urls : [...urls, url];
+        const nextKeys = nextUrls.map((u, i) => (u === url ? key : keys[i] ?? ''));
+        await owuiApi(host, cfg, '/openai/config/update', { ...current, ENABLE_OPENAI_API: true, OPENAI_API_BASE_URLS: nextUrls, OPENAI_API_KEYS: nextKeys });
+        changed = true;
+      }
+      const models = await owuiApi(host, cfg, '/api/models');
+      const listed = ((models.data as Array<{ id: string }> | undefined) ?? []).some((m) => m.id === servedModelName);
+      if (!listed) throw new Error(`OpenWebUI does not list ${servedModelName} yet after connecting to ${url}`);
+      return { changed, frontend: 'openwebui', beforeRaw };
+    },
+
+    async ensureComfyuiOnVllm(cfg: DeployConfig, servedModelName: string): Promise<FrontendResult> {
+      const host = h(cfg);
+      const g = cfg.guests.comfyui;
+      if (!g) throw permanent('guests.comfyui is not in the config', 'FrontendMissing');
+      const conf = `/etc/pve/lxc/${g.id}.conf`;
+      const beforeRaw = (await host.read(conf)) ?? '';
+      let changed = false;
+      // 1. GPU passthrough out (raw lxc lines are root-only: edit the file), CPU/RAM down; applies on restart.
+      const parts = splitConfigFile(beforeRaw);
+      const gpuLine = ([k, v]: [string, string]) =>
+        (k === 'lxc.cgroup2.devices.allow' && /^c (195|226|50\d|51\d|23\d):/.test(v)) || (k === 'lxc.mount.entry' && /\/dev\/(nvidia|dri)/.test(v));
+      const keep = parts.lxc.filter((l) => !gpuLine(l));
+      const options = parts.options.map(([k, v]): [string, string] =>
+        k === 'cores' && g.reduceTo ? [k, String(g.reduceTo.cores)] : k === 'memory' && g.reduceTo ? [k, String(g.reduceTo.memoryMiB)] : [k, v],
+      );
+      const raw = joinConfigFile({ ...parts, options, lxc: keep });
+      if (raw !== beforeRaw) {
+        await host.write(conf, raw, '0640');
+        await restartCt(host, g.id);
+        changed = true;
+      }
+      // 2. CPU-only: without its GPU, ComfyUI's CUDA torch must be told --cpu.
+      const unit = (await host.ctRead(g.id, COMFY_UNIT)) ?? '';
+      const execStart = /^ExecStart=(.+)$/m.exec(unit)?.[1];
+      if (!execStart) throw permanent(`CT ${g.id}: ${COMFY_UNIT} has no ExecStart; is ComfyUI installed as comfyui.service?`, 'ComfyuiLayoutUnknown');
+      const dropin = `[Service]\nExecStart=\nExecStart=${execStart.includes('--cpu') ? execStart : `${execStart} --cpu`}\n`;
+      let restart = false;
+      if ((await host.ctRead(g.id, COMFY_DROPIN)) !== dropin) {
+        await host.ctMust(g.id, ['mkdir', '-p', `${COMFY_UNIT}.d`]);
+        await host.ctWrite(g.id, COMFY_DROPIN, dropin);
+        await host.ctMust(g.id, ['systemctl', 'daemon-reload']);
+        restart = changed = true;
+      }
+      // 3. The OpenAI-compatible LLM node, and a ready-made chat workflow pointed at vLLM.
+      if ((await host.ct(g.id, ['test', '-d', COMFY_NODE_DIR])).code !== 0) {
+        await host.ctMust(g.id, ['git', 'clone', '--depth', '1', COMFY_NODE_REPO, COMFY_NODE_DIR], { timeoutMs: 600_000 });
+        await host.ctMust(g.id, [`${COMFY_DIR}/venv/bin/python`, '-m', 'pip', 'install', 'openai'], { timeoutMs: 900_000 });
+        restart = changed = true;
+      }
+      const template = `${JSON.stringify(comfyTemplate(`${cfg.guests.vllm.endpoint}/v1`, servedModelName), null, 2)}\n`;
+      if ((await host.ctRead(g.id, COMFY_TEMPLATE)) !== template) {
+        await host.ctMust(g.id, ['mkdir', '-p', `${COMFY_DIR}/user/default/workflows`]);
+        await host.ctWrite(g.id, COMFY_TEMPLATE, template);
+        changed = true;
+      }
+      if (restart) await host.ctMust(g.id, ['systemctl', 'restart', 'comfyui']);
+      return { changed, frontend: 'comfyui', beforeRaw };
+    },
+
+    async restoreFrontend(cfg: DeployConfig, result: FrontendResult): Promise<UndoResult> {
+      const host = h(cfg);
+      const g = cfg.guests[result.frontend];
+      if (!g) return { changed: false, detail: `no ${result.frontend} in the config` };
+      const done: string[] = [];
+      if (result.frontend === 'comfyui') {
+        for (const path of [COMFY_DROPIN, COMFY_TEMPLATE]) {
+          if ((await host.ctRead(g.id, path)) !== undefined) {
+            await host.ctMust(g.id, ['rm', '-f', path]);
+            done.push(`removed ${path}`);
+          }
+        }
+        if ((await host.ct(g.id, ['test', '-d', COMFY_NODE_DIR])).code === 0) {
+          await host.ctMust(g.id, ['rm', '-rf', COMFY_NODE_DIR]);
+          done.push('removed the OpenAI API node');
+        }
+        if (done.length) await host.ctMust(g.id, ['systemctl', 'daemon-reload']);
+      } else {
+        const stash = await host.ctRead(g.id, OWUI_STASH);
+        if (stash !== undefined) {
+          await owuiApi(host, cfg, '/openai/config/update', JSON.parse(stash));
+          await host.ctMust(g.id, ['rm', '-f', OWUI_STASH]);
+          done.push('OpenAI connections restored');
+        }
+      }
+      const conf = `/etc/pve/lxc/${g.id}.conf`;
+      if (result.beforeRaw !== undefined && (await host.read(conf)) !== result.beforeRaw) {
+        await host.write(conf, result.beforeRaw, '0640');
+        await restartCt(host, g.id);
+        done.push(`CT ${g.id} config restored and restarted`);
+      } else if (done.length && result.frontend === 'comfyui') {
+        await host.ctMust(g.id, ['systemctl', 'restart', 'comfyui']);
+      }
+      return { changed: done.length > 0, detail: done.length ? done.join('; ') : `${result.frontend} already as before` };
+    },
+  };
+}
+
+/** The chat workflow saved in ComfyUI for the user; the API key is entered in the UI, never stored here. */
+function comfyTemplate(baseUrl: string, model: string): Record<string, unknown> {
+  return {
+    '1': { class_type: 'OAIAPIClient', inputs: { base_url: baseUrl, api_key: '', max_retries: 2, timeout: 600 } },
+    '2': { class_type: 'OAIAPI_ChatCompletion', inputs: { client: ['1', 0], model, prompt: 'Hello from ComfyUI' } },
+    '3': { class_type: 'PreviewAny', inputs: { source: ['2', 0] } },
+  };
+}

@@ -1,0 +1,219 @@
+// Host-level steps over SSH and the API: facts, the admin user, Claude Code, the vLLM repo, the GPU driver.
+import type { DeployConfig } from '../config/schema';
+import { quote } from '../adapters/quote';
+import type {
+  AccessEvidence,
+  AdminUserResult,
+  ClaudeCodeResult,
+  GpuFact,
+  HostDriverResult,
+  HostFacts,
+  RepoResult,
+  UndoResult,
+} from './contract';
+import { ActivityDeps, Host, permanent } from './deps';
+import { parseDriverVersion, parseLspciDriver, parseProcDevices, shortBdf } from './parse';
+
+/** Pinned like everything else: the version the design document ran. */
+export const CLAUDE_CODE_VERSION = '2.1.12';
+const NOUVEAU_BLACKLIST = '/etc/modprobe.d/blacklist-nouveau.conf';
+const NOUVEAU_BLACKLIST_TEXT = 'blacklist nouveau\noptions nouveau modeset=0\n';
+
+interface PciEntry { id: string; class: string; vendor: string; device_name?: string; vendor_name?: string }
+
+export function createHostActivities(deps: ActivityDeps) {
+  const h = (cfg: DeployConfig) => new Host(deps, cfg);
+
+  return {
+    async inspectHost(cfg: DeployConfig): Promise<HostFacts> {
+      const host = h(cfg);
+      const api = host.api();
+      const version = (await api.get('/version')) as { version: string };
+      const pci = (await api.get(`/nodes/${host.node}/hardware/pci`)) as PciEntry[];
+      const gpus: GpuFact[] = [];
+      for (const d of pci.filter((p) => p.class.startsWith('0x03'))) {
+        const lspci = await host.run(['lspci', '-nnk', '-s', shortBdf(d.id)]);
+        gpus.push({
+          bdf: d.id,
+          vendor: d.vendor === '0x10de' ? 'nvidia' : d.vendor === '0x1002' ? 'amd' : 'other',
+          name: d.device_name ?? d.id,
+          driver: parseLspciDriver(lspci.stdout),
+        });
+      }
+      const gpu = gpus.find((g) => g.bdf === cfg.gpu.pciAddress);
+      if (!gpu || gpu.vendor !== 'nvidia') {
+        throw permanent(
+          `gpu.pciAddress ${cfg.gpu.pciAddress} is not an NVIDIA GPU on node ${host.node}; GPUs found: ` +
+            (gpus.map((g) => `${g.bdf} ${g.name} (${g.vendor})`).join(', ') || 'none'),
+          'GpuNotFound',
+        );
+      }
+      const vm = cfg.guests.vm.id;
+      const vmCfg = (await api.get(`/nodes/${host.node}/qemu/${vm}/config`)) as Record<string, unknown>;
+      const vmStatus = (await api.get(`/nodes/${host.node}/qemu/${vm}/status/current`)) as { status: 'running' | 'stopped' };
+      const holds = Object.entries(vmCfg).some(([k, v]) => /^hostpci\d+$/.test(k) && String(v).includes(shortBdf(cfg.gpu.pciAddress).replace(/\.\d$/, '')));
+      const nvVersion = await host.run(['cat', '/proc/driver/nvidia/version']);
+      const modinfo = await host.run(['modinfo', '-F', 'version', 'nvidia']);
+      const lsmod = await host.run(['lsmod']);
+      const cts = (await api.get(`/nodes/${host.node}/lxc`)) as Array<{ vmid: number | string }>;
+      return {
+        pveVersion: version.version,
+        nodeName: host.node,
+        gpus,
+        gpu,
+        gpuHolder: holds ? { vmid: vm, status: vmStatus.status, onboot: Number(vmCfg.onboot ?? 0) === 1 } : null,
+        hostDriverVersion: nvVersion.code === 0 ? parseDriverVersion(nvVersion.stdout) : null,
+        hostDriverPackageVersion: modinfo.code === 0 ? modinfo.stdout.trim() || null : null,
+        nouveauLoaded: /^nouveau\s/m.test(lsmod.stdout),
+        vllmCtExists: cts.some((c) => Number(c.vmid) === cfg.guests.vllm.id),
+      };
+    },
+
+    async ensureAdminUser(cfg: DeployConfig): Promise<AdminUserResult> {
+      const host = h(cfg);
+      const user = cfg.admin.user;
+      let changed = false;
+      if ((await host.run(['which', 'sudo'])).code !== 0) {
+        await host.must(['apt-get', 'install', '-y', 'sudo'], { timeoutMs: 600_000 });
+        changed = true;
+      }
+      if ((await host.run(['id', '-u', user])).code !== 0) {
+        await host.must(['useradd', '-m', '-s', '/bin/bash', user]);
+        changed = true;
+      }
+      const groups = (await host.must(['id', '-nG', user])).trim().split(/\s+/);
+      if (!groups.includes('sudo')) {
+        await host.must(['usermod', '-aG', 'sudo', user]);
+        changed = true;
+      }
+      const sudoers = `/etc/sudoers.d/pve-vllm-${user}`;
+      const rule = `${user} ALL=(ALL) NOPASSWD:ALL\n`;
+      if ((await host.read(sudoers)) !== rule) {
+        // validated as visudo would before it goes live: a broken sudoers file locks out sudo for everyone
+        const tmp = `/tmp/pve-vllm-sudoers-${user}`;
+        await host.write(tmp, rule, '0440');
+        const check = await host.run(['visudo', '-cf', tmp]);
+        if (check.code !== 0) throw permanent(`sudoers rule for ${user} rejected by visudo: ${check.stdout}${check.stderr}`, 'SudoersInvalid');
+        await host.must(['mv', tmp, sudoers]);
+        changed = true;
+      }
+      const home = `/home/${user}`;
+      const keys = `${home}/.ssh/authorized_keys`;
+      const current = (await host.read(keys)) ?? '';
+      const pub = cfg.admin.publicKey.trim();
+      if (!current.split('\n').some((l) => l.trim() === pub)) {
+        await host.must(['mkdir', '-p', `${home}/.ssh`]);
+        await host.write(keys, `${current}${current && !current.endsWith('\n') ? '\n' : ''}${pub}\n`, '0600');
+        await host.must(['chmod', '700', `${home}/.ssh`]);
+        await host.must(['chown', '-R', `${user}:${user}`, `${home}/.ssh`]);
+        changed = true;
+      }
+      return { changed, user };
+    },
+
+    async ensureClaudeCode(cfg: DeployConfig): Promise<ClaudeCodeResult> {
+      const host = h(cfg);
+      const user = cfg.admin.user;
+      const probe = () => host.run(['sudo', '-u', user, '-H', 'claude', '--version']);
+      let got = await probe();
+      if (got.code === 0 && got.stdout.includes(CLAUDE_CODE_VERSION)) return { changed: false, version: CLAUDE_CODE_VERSION };
+      if ((await host.run(['which', 'npm'])).code !== 0) {
+        await host.must(['apt-get', 'install', '-y', 'nodejs', 'npm'], { timeoutMs: 900_000 });
+      }
+      await host.must(['npm', 'install', '-g', `@anthropic-ai/claude-code@${CLAUDE_CODE_VERSION}`], { timeoutMs: 900_000 });
+      got = await probe();
+      if (got.code !== 0) throw permanent(`claude --version failed after install: ${got.stderr.trim()}`, 'ClaudeCodeInstallFailed');
+      return { changed: true, version: got.stdout.trim().split(/\s+/)[0] ?? CLAUDE_CODE_VERSION };
+    },
+
+    async verifyAdminAccess(cfg: DeployConfig): Promise<AccessEvidence> {
+      const admin = h(cfg).admin();
+      const who = await admin.exec(['id', '-un']);
+      const sudo = await admin.exec(['sudo', '-n', 'true']);
+      const whoami = who.stdout.trim();
+      if (who.code !== 0 || whoami !== cfg.admin.user || sudo.code !== 0) {
+        throw permanent(
+          `checkpoint 1 failed: ssh ${cfg.admin.user}@${cfg.proxmox.host}: id -un -> "${whoami}" (exit ${who.code}); ` +
+            `sudo -n true -> exit ${sudo.code} ${sudo.stderr.trim()}`,
+          'CheckpointFailed',
+        );
+      }
+      return { whoami, sudoExitCode: sudo.code, evidence: `ssh ${whoami}@${cfg.proxmox.host}: id -un -> ${whoami}; sudo -n true -> exit 0` };
+    },
+
+    async removeAdminUser(cfg: DeployConfig): Promise<UndoResult> {
+      const host = h(cfg);
+      const user = cfg.admin.user;
+      let changed = false;
+      const sudoers = `/etc/sudoers.d/pve-vllm-${user}`;
+      if ((await host.read(sudoers)) !== undefined) {
+        await host.must(['rm', '-f', sudoers]);
+        changed = true;
+      }
+      if ((await host.run(['id', '-u', user])).code === 0) {
+        await host.must(['userdel', '-r', user]);
+        changed = true;
+      }
+      return { changed, detail: changed ? `user ${user} removed` : `user ${user} already absent` };
+    },
+
+    async ensureRepoCloned(cfg: DeployConfig): Promise<RepoResult> {
+      const host = h(cfg);
+      const { url, ref, path } = cfg.repo;
+      const head = await host.run(['git', '-C', path, 'rev-parse', 'HEAD']);
+      if (head.code === 0) {
+        const want = await host.run(['git', '-C', path, 'rev-parse', `${ref}^{commit}`]);
+        if (want.code === 0 && want.stdout.trim() === head.stdout.trim()) return { changed: false, commit: head.stdout.trim(), path };
+        await host.must(['git', '-C', path, 'fetch', '--depth', '1', 'origin', 'tag', ref], { timeoutMs: 600_000 });
+        await host.must(['git', '-C', path, 'checkout', '--detach', ref]);
+      } else {
+        if ((await host.run(['test', '-e', path])).code === 0) {
+          throw permanent(`${path} exists but is not a git checkout; move it away or set repo.path elsewhere`, 'RepoPathOccupied');
+        }
+        await host.must(['git', 'clone', '--depth', '1', '--branch', ref, url, path], { timeoutMs: 900_000 });
+      }
+      const commit = (await host.must(['git', '-C', path, 'rev-parse', 'HEAD'])).trim();
+      return { changed: true, commit, path };
+    },
+
+    async ensureHostGpuDriver(cfg: DeployConfig): Promise<HostDriverResult> {
+      const host = h(cfg);
+      const bdf = cfg.gpu.pciAddress;
+      let changed = false;
+      if ((await host.read(NOUVEAU_BLACKLIST)) !== NOUVEAU_BLACKLIST_TEXT) {
+        await host.write(NOUVEAU_BLACKLIST, NOUVEAU_BLACKLIST_TEXT);
+        await host.must(['update-initramfs', '-u'], { timeoutMs: 600_000 });
+        changed = true;
+      }
+      if (/^nouveau\s/m.test((await host.must(['lsmod'])))) {
+        await host.must(['modprobe', '-r', 'nouveau']);
+        changed = true;
+      }
+      const driver = parseLspciDriver((await host.must(['lspci', '-nnk', '-s', shortBdf(bdf)])));
+      if (driver !== 'nvidia') {
+        // Stopping the VM leaves the GPU on vfio-pci: move it to the nvidia driver by hand.
+        const dev = `/sys/bus/pci/devices/${bdf}`;
+        if (driver) await host.must(['sh', '-c', `echo ${quote([bdf])} > ${dev}/driver/unbind`]);
+        await host.must(['sh', '-c', `echo nvidia > ${dev}/driver_override`]);
+        await host.must(['modprobe', 'nvidia']);
+        // loading the module probes unbound devices itself; bind by hand only if it did not take the GPU
+        if (parseLspciDriver(await host.must(['lspci', '-nnk', '-s', shortBdf(bdf)])) !== 'nvidia') {
+          await host.must(['sh', '-c', `echo ${quote([bdf])} > /sys/bus/pci/drivers/nvidia/bind`]);
+        }
+        changed = true;
+      }
+      if ((await host.run(['test', '-c', '/dev/nvidia-uvm'])).code !== 0) {
+        await host.must(['modprobe', 'nvidia-uvm']);
+        await host.must(['nvidia-modprobe', '-u', '-c=0']);
+        changed = true;
+      }
+      const after = parseLspciDriver(await host.must(['lspci', '-nnk', '-s', shortBdf(bdf)]));
+      if (after !== 'nvidia') throw permanent(`GPU ${bdf} is bound to ${after ?? 'no driver'} after binding it to nvidia`, 'GpuBindFailed');
+      const version = parseDriverVersion(await host.must(['cat', '/proc/driver/nvidia/version']));
+      if (!version) throw permanent('the nvidia kernel module is loaded but /proc/driver/nvidia/version has no version', 'HostDriverMissing');
+      const majors = parseProcDevices(await host.must(['cat', '/proc/devices']));
+      if (!majors) throw permanent('/proc/devices lists no nvidia or nvidia-uvm major: is the NVIDIA driver installed on the host?', 'HostDriverMissing');
+      return { changed, driverVersion: version, majors, nouveauBlacklisted: true };
+    },
+  };
+}

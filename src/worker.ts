@@ -1,0 +1,37 @@
+// Composition root: Temporal connection -> adapters -> createActivities(deps) -> Worker.
+import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { createActivities } from './activities';
+import { createActivityDeps, type ActivityDeps } from './activities/deps';
+
+export interface WorkerSetup {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  /** a bundle made once (tests, demo); otherwise bundled from src/workflows at start */
+  workflowBundle?: WorkflowBundleWithSourceMap | { codePath: string };
+  deps?: ActivityDeps;
+  maxConcurrentActivityTaskExecutions?: number;
+  /** how long in-flight activities may drain after SIGINT/SIGTERM */
+  shutdownGraceTime?: string;
+}
+
+export async function createDeployWorker(s: WorkerSetup): Promise<{ worker: Worker; deps: ActivityDeps }> {
+  const deps = s.deps ?? createActivityDeps();
+  const worker = await Worker.create({
+    connection: s.connection,
+    namespace: s.namespace,
+    taskQueue: s.taskQueue,
+    ...(s.workflowBundle ? { workflowBundle: s.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
+    activities: createActivities(deps),
+    maxConcurrentActivityTaskExecutions: s.maxConcurrentActivityTaskExecutions ?? 100,
+    shutdownGraceTime: (s.shutdownGraceTime ?? '30s') as `${number}s`,
+  });
+  return { worker, deps };
+}
+
+export async function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({ workflowsPath: require.resolve('./workflows'), logger: quietLogger });
+}
+
+const noop = (): void => undefined;
+export const quietLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: (m: string) => process.stderr.write(`${m}\n`), log: noop };

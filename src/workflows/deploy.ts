@@ -1,0 +1,303 @@
+// The deploy, in the design document's implementation order. Deterministic: every effect is an activity.
+import {
+  ActivityOptions,
+  ApplicationFailure,
+  condition,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+  allHandlersFinished,
+} from '@temporalio/workflow';
+import type { DeployActivities, FrontendResult, OpenwebuiAssessment, VllmLaunch } from '../activities/contract';
+import { pendingDecisions, whyNot } from './decisions';
+import {
+  Checkpoint,
+  DecisionName,
+  DecisionPayload,
+  DecisionRecord,
+  DeployInput,
+  DeployProgress,
+  decideFrontendSignal,
+  decideFrontendUpdate,
+  decideOpenwebuiSignal,
+  decideOpenwebuiUpdate,
+  progressQuery,
+} from './messages';
+import { preflightModel } from './preflight';
+import { Saga } from './saga';
+
+type Acts = DeployActivities;
+type Fn = (...args: never[]) => Promise<unknown>;
+
+const SHORT: ActivityOptions = {
+  startToCloseTimeout: '10m',
+  // A killed worker is noticed within a heartbeat timeout; activities heartbeat every second.
+  heartbeatTimeout: '5s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 6 },
+};
+const LONG: ActivityOptions = { ...SHORT, startToCloseTimeout: '60m' };
+const UNDO: ActivityOptions = { ...SHORT, retry: { ...SHORT.retry, maximumAttempts: 10 } };
+
+const acts = proxyActivities<Acts>(SHORT);
+
+/** Run one activity with a summary the Temporal UI shows. */
+function call<K extends keyof Acts>(
+  name: K,
+  summary: string,
+  args: Parameters<Acts[K]>,
+  opts: ActivityOptions = SHORT,
+): ReturnType<Acts[K]> {
+  const fn = acts[name] as unknown as { executeWithOptions(o: ActivityOptions, a: unknown[]): Promise<unknown> } & Fn;
+  return fn.executeWithOptions({ ...opts, summary: summary.slice(0, 190) }, args as unknown[]) as ReturnType<Acts[K]>;
+}
+
+export async function deploy(input: DeployInput): Promise<DeployProgress> {
+  const cfg = input.config;
+  const wfId = workflowInfo().workflowId;
+  const now = () => new Date().toISOString();
+  const p: DeployProgress = {
+    status: 'running',
+    currentStep: 'preflight',
+    steps: [],
+    checkpoints: CHECKPOINTS.map((name, i) => ({ n: i + 1, name, passed: false, evidence: '' })),
+    pending: [],
+    decisions: [],
+    rejected: [],
+    compensations: [],
+    mutations: 0,
+  };
+  const saga = new Saga(p.compensations);
+  const ctx: { assessment?: OpenwebuiAssessment; openwebui?: string; frontend?: string } = {};
+
+  // ---- decisions: an Update (validated synchronously) or a Signal (checked the same way, recorded if refused)
+  const refresh = () => (p.pending = pendingDecisions(ctx, wfId));
+  const accept = (decision: DecisionName, payload: DecisionPayload, via: DecisionRecord['via']): DecisionRecord => {
+    const record: DecisionRecord = { decision, choice: payload.choice, by: payload.by ?? 'unknown', at: now(), via };
+    ctx[decision] = payload.choice;
+    p.decisions.push(record);
+    refresh();
+    return record;
+  };
+  const validator = (decision: DecisionName) => (payload: DecisionPayload) => {
+    const reason = whyNot(decision, payload, ctx);
+    if (reason) throw new Error(reason);
+  };
+  const onSignal = (decision: DecisionName) => (payload: DecisionPayload) => {
+    const reason = whyNot(decision, payload, ctx);
+    if (reason) p.rejected.push({ decision, payload, reason, at: now(), via: 'signal' });
+    else accept(decision, payload, 'signal');
+  };
+  setHandler(decideOpenwebuiUpdate, (pl) => accept('openwebui', pl, 'update'), { validator: validator('openwebui') });
+  setHandler(decideFrontendUpdate, (pl) => accept('frontend', pl, 'update'), { validator: validator('frontend') });
+  setHandler(decideOpenwebuiSignal, onSignal('openwebui'));
+  setHandler(decideFrontendSignal, onSignal('frontend'));
+  setHandler(progressQuery, () => p);
+
+  const step = async <T>(n: number, name: string, body: () => Promise<T>): Promise<T> => {
+    p.currentStep = `${n}. ${name}`;
+    const rec = { step: n, name, status: 'running' as const, startedAt: now() };
+    p.steps.push(rec);
+    try {
+      const out = await body();
+      Object.assign(rec, { status: 'done', endedAt: now() });
+      return out;
+    } catch (err) {
+      Object.assign(rec, { status: 'failed', endedAt: now(), detail: errorText(err) });
+      throw err;
+    }
+  };
+  const pass = (n: number, evidence: string) => Object.assign(p.checkpoints[n - 1] as Checkpoint, { passed: true, evidence, at: now() });
+  const counted = async <T extends { changed: boolean }>(r: Promise<T>): Promise<T> => {
+    const v = await r;
+    if (v.changed) p.mutations += 1;
+    return v;
+  };
+  const undoCounted = async (r: Promise<{ changed: boolean; detail: string }>): Promise<string> => {
+    const v = await r;
+    if (v.changed) p.mutations += 1;
+    return v.detail;
+  };
+  const awaitDecision = async (decision: DecisionName): Promise<string> => {
+    const timeout = cfg.decisions.timeoutMs;
+    const got = await condition(() => ctx[decision] !== undefined, timeout);
+    if (!got) {
+      throw ApplicationFailure.nonRetryable(
+        `no ${decision} decision within ${cfg.decisions.timeout}: answer with \`pve-vllm decide ${wfId} ${decision} <choice>\` next time, ` +
+          'or pre-answer it under decisions: in the config',
+        'DecisionTimeout',
+      );
+    }
+    return ctx[decision] as string;
+  };
+
+  const gpu = cfg.gpu.pciAddress;
+  const owuiId = cfg.guests.openwebui?.id ?? 0;
+  const comfyId = cfg.guests.comfyui?.id ?? 0;
+  const vmId = cfg.guests.vm.id;
+  try {
+    // 0. Preflight: will the model fit on this GPU? Decided before anything on the host changes.
+    const fit = preflightModel(cfg);
+    p.sizing = fit.lines;
+    if (!fit.ok) throw ApplicationFailure.nonRetryable(fit.lines.join('\n'), 'ModelDoesNotFit');
+    let launch: VllmLaunch = fit.launch;
+
+    // 1. Connect to Proxmox host
+    const facts = await step(1, 'Connect to Proxmox host', () =>
+      call('inspectHost', `Connect to ${cfg.proxmox.host}: PVE version, GPUs, who holds ${gpu}`, [cfg]),
+    );
+
+    // 2. Create new user, install Claude Code -> checkpoint 1
+    await step(2, `Create user ${cfg.admin.user}, install Claude Code`, async () => {
+      const user = await counted(call('ensureAdminUser', `Create sudo user ${cfg.admin.user} with SSH key on the host`, [cfg]));
+      if (user.changed) saga.add(`remove user ${cfg.admin.user}`, () => undoCounted(call('removeAdminUser', `Remove user ${cfg.admin.user}`, [cfg], UNDO)));
+      await counted(call('ensureClaudeCode', `Install Claude Code CLI for ${cfg.admin.user}`, [cfg]));
+      const access = await call('verifyAdminAccess', `Checkpoint 1: SSH as ${cfg.admin.user} and sudo -n true`, [cfg]);
+      pass(1, access.evidence);
+    });
+
+    // 3. Clone vLLM repository to host
+    await step(3, `Clone vLLM repository to ${cfg.repo.path}`, async () => {
+      await counted(call('ensureRepoCloned', `Clone ${cfg.repo.url} at ${cfg.repo.ref} to ${cfg.repo.path}`, [cfg]));
+    });
+
+    // 4. Assess OpenWebUI, decide its fate -> checkpoint 2. Both decisions are asked now, so the human is needed once.
+    const owui = await step(4, 'Assess OpenWebUI and decide', async () => {
+      ctx.assessment = await call('assessOpenwebui', `Assess OpenWebUI CT ${owuiId}: running, resources, GPU, reachable`, [cfg]);
+      applyPreAnswers();
+      refresh();
+      const choice = await awaitDecision('openwebui');
+      const rec = p.decisions.find((d) => d.decision === 'openwebui') as DecisionRecord;
+      pass(2, `openwebui=${choice} decided by ${rec.by} at ${rec.at} via ${rec.via}`);
+      return choice;
+    });
+
+    // 5. Set up the vLLM LXC (reuse or create new), GPU passthrough, Docker + toolkit, image, service
+    const ctId = owui === 'repurpose' ? owuiId : cfg.guests.vllm.id;
+    await step(5, `Set up vLLM container CT ${ctId}`, async () => {
+      const ct = await counted(call('ensureVllmContainer', `${owui === 'repurpose' ? 'Reconcile' : 'Create or reconcile'} CT ${ctId} for vLLM`, [cfg, ctId]));
+      if (ct.created) saga.add(`destroy CT ${ctId}`, () => undoCounted(call('destroyContainer', `Destroy CT ${ctId} created by this run`, [cfg, ctId], UNDO)));
+      else if (ct.changed && ct.beforeRaw) saga.add(`restore CT ${ctId} config`, () => undoCounted(call('restoreContainerConfig', `Restore CT ${ctId} config`, [cfg, ctId, ct.beforeRaw as string], UNDO)));
+
+      const release = await counted(call('ensureGpuReleasedFromVm', `Release GPU ${gpu} from VM ${vmId} (stop, onboot 0)`, [cfg]));
+      if (release.changed) saga.add(`give GPU ${gpu} back to VM ${vmId}`, () => undoCounted(call('returnGpuToVm', `Give GPU ${gpu} back to VM ${vmId} and start it`, [cfg, release], UNDO)));
+      const driver = await counted(call('ensureHostGpuDriver', `Bind GPU ${gpu} to the nvidia driver on the host; blacklist nouveau`, [cfg]));
+
+      const pt = await counted(call('ensureGpuPassthrough', `Pass GPU devices (majors ${driver.majors.nvidia}/${driver.majors.nvidiaUvm}) into CT ${ctId}`, [cfg, ctId, driver.majors]));
+      if (pt.changed && !ct.created) saga.add(`restore CT ${ctId} passthrough`, () => undoCounted(call('restoreContainerConfig', `Restore CT ${ctId} config without GPU`, [cfg, ctId, pt.beforeRaw], UNDO)));
+      await counted(call('ensureContainerRunning', `Start CT ${ctId}`, [cfg, ctId]));
+      await counted(call('ensureNvidiaUserspace', `Install NVIDIA userspace ${driver.driverVersion} in CT ${ctId}`, [cfg, ctId, driver.driverVersion]));
+      const seen = await call('verifyGpuInContainer', `Checkpoint 3: nvidia-smi in CT ${ctId}`, [cfg, ctId]);
+      pass(3, seen.evidence);
+
+      await counted(call('ensureDocker', `Install Docker in CT ${ctId}`, [cfg, ctId]));
+      await counted(call('ensureNvidiaToolkit', `Install NVIDIA Container Toolkit (no-cgroups) in CT ${ctId}`, [cfg, ctId]));
+      await counted(call('ensureImagePulled', `Pull ${cfg.vllm.image} in CT ${ctId}`, [cfg, ctId], LONG));
+      let serving = await startVllm(ctId, launch);
+      if (!serving.ok && serving.failure?.cause === 'kv-cache-too-small' && serving.failure.estimatedMaxLen && cfg.model.allowContextReduction) {
+        // The one retry the design's sizing lessons allow: the context vLLM itself says fits.
+        launch = { ...launch, maxModelLen: serving.failure.estimatedMaxLen };
+        p.sizing = [...(p.sizing ?? []), `vLLM: KV cache too small; retrying once with --max-model-len ${launch.maxModelLen}`];
+        serving = await startVllm(ctId, launch);
+      }
+      if (!serving.ok) {
+        const f = serving.failure;
+        throw ApplicationFailure.nonRetryable(
+          f ? `vLLM did not start: ${f.explanation} Remedy: ${f.remedy}` : `vLLM did not start: ${serving.evidence}`,
+          'VllmStartFailed',
+        );
+      }
+      pass(4, serving.evidence);
+      p.endpoint = `${cfg.guests.vllm.endpoint}/v1`;
+    });
+
+    // 6. Frontends: ComfyUI and/or OpenWebUI pointed at vLLM -> checkpoint 5
+    const fe = await step(6, 'Point the frontend at vLLM', async () => {
+      const choice = await awaitDecision('frontend');
+      const chosen: Array<'openwebui' | 'comfyui'> = choice === 'both' ? ['openwebui', 'comfyui'] : [choice as 'openwebui' | 'comfyui'];
+      const reaches: string[] = [];
+      for (const f of chosen) {
+        const r: FrontendResult =
+          f === 'comfyui'
+            ? await counted(call('ensureComfyuiOnVllm', `ComfyUI CT ${comfyId}: remove GPU, shrink, CPU-only, LLM node -> vLLM`, [cfg, launch.servedModelName]))
+            : await counted(call('ensureOpenwebuiOnVllm', `OpenWebUI CT ${owuiId}: shrink, connect to vLLM`, [cfg, launch.servedModelName]));
+        if (r.changed) saga.add(`restore ${f}`, () => undoCounted(call('restoreFrontend', `Restore ${f} as it was`, [cfg, r], UNDO)));
+        const reach = await call('verifyFrontendReachesVllm', `Checkpoint 5: ${f} reaches vLLM`, [cfg, f]);
+        if (!reach.ok) throw ApplicationFailure.nonRetryable(`${f} cannot reach vLLM: ${reach.evidence}`, 'FrontendUnreachable');
+        reaches.push(reach.evidence);
+      }
+      pass(5, reaches.join(' | '));
+      return chosen;
+    });
+
+    // 7. Integration test: a chat completion through each chosen frontend -> checkpoint 6
+    await step(7, 'Integration test', async () => {
+      const replies: string[] = [];
+      for (const f of fe) {
+        const chat = await call('verifyChatThroughFrontend', `Checkpoint 6: chat completion through ${f}`, [cfg, f, launch.servedModelName], LONG);
+        if (!chat.ok) throw ApplicationFailure.nonRetryable(`chat through ${f} failed: ${chat.evidence}`, 'IntegrationTestFailed');
+        replies.push(chat.evidence);
+      }
+      pass(6, replies.join(' | '));
+    });
+
+    // Irreversible: scrap OpenWebUI only now, after checkpoint 6 passed, with a backup first.
+    saga.commit();
+    if (owui === 'scrap' && ctx.assessment?.exists) {
+      await step(8, `Scrap OpenWebUI CT ${owuiId}`, async () => {
+        if (cfg.backup.beforeScrap) await counted(call('backupGuest', `Back up CT ${owuiId} (vzdump) before scrapping it`, [cfg, owuiId], LONG));
+        await undoCounted(call('destroyContainer', `Destroy CT ${owuiId} (scrap)`, [cfg, owuiId]));
+      });
+    }
+    p.status = 'completed';
+    p.currentStep = 'done';
+    await condition(allHandlersFinished);
+    return p;
+  } catch (err) {
+    p.error = errorText(err);
+    const cancelled = isCancellation(err);
+    p.currentStep = `compensating (${cancelled ? 'cancelled' : 'failed'} at ${p.currentStep})`;
+    const allUndone = await saga.compensate();
+    p.status = cancelled ? 'cancelled' : allUndone ? 'compensated' : 'failed';
+    p.currentStep = 'done';
+    if (cancelled) throw err;
+    throw ApplicationFailure.nonRetryable(
+      `${p.error} — ${allUndone ? 'every change of this run was undone' : 'some undos failed, see compensations'}`,
+      p.status === 'compensated' ? 'DeployCompensated' : 'DeployFailed',
+      p,
+    );
+  }
+
+  function applyPreAnswers(): void {
+    for (const decision of ['openwebui', 'frontend'] as const) {
+      const choice = cfg.decisions[decision];
+      if (choice === undefined || ctx[decision] !== undefined) continue;
+      const reason = whyNot(decision, { choice }, ctx);
+      if (reason) throw ApplicationFailure.nonRetryable(`decisions.${decision} in the config: ${reason}`, 'InvalidDecision');
+      accept(decision, { choice, by: 'config' }, 'config');
+    }
+  }
+
+  async function startVllm(ctId: number, launch: VllmLaunch) {
+    const svc = await counted(call('ensureVllmService', `Write compose for ${launch.model} (max-model-len ${launch.maxModelLen}) and start vLLM in CT ${ctId}`, [cfg, ctId, launch]));
+    if (svc.changed) saga.add(`stop vLLM in CT ${ctId}`, () => undoCounted(call('stopVllmService', `Stop vLLM in CT ${ctId}`, [cfg, ctId], UNDO)));
+    return call('verifyVllmServing', `Checkpoint 4: /health, then /v1/models lists ${launch.servedModelName}`, [cfg, ctId, launch], LONG);
+  }
+}
+
+export const CHECKPOINTS = [
+  'User creation',
+  'OpenWebUI assessment',
+  'GPU passthrough',
+  'vLLM container',
+  'Frontend modification',
+  'Final integration',
+] as const;
+
+function errorText(err: unknown): string {
+  if (err instanceof Error) {
+    const cause = (err as { cause?: unknown }).cause;
+    return cause instanceof Error && cause.message ? `${err.message}: ${cause.message}` : err.message;
+  }
+  return String(err);
+}

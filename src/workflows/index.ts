@@ -1,0 +1,2 @@
+// Only workflow functions are exported here: this module is the worker's workflowsPath.
+export { deploy } from './deploy';

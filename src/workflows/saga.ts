@@ -1,0 +1,49 @@
+// The undo stack: every change registers its undo right next to it; undos run in reverse order, on failure
+// and on cancellation, each in a non-cancellable scope so a cancelled run still puts the host back.
+import { CancellationScope, log } from '@temporalio/workflow';
+import type { CompensationRecord } from './messages';
+
+interface Undo {
+  record: CompensationRecord;
+  run: () => Promise<string | void>;
+}
+
+export class Saga {
+  private readonly undos: Undo[] = [];
+
+  constructor(private readonly records: CompensationRecord[]) {}
+
+  /** Register the undo of a change that has just been made. */
+  add(name: string, run: () => Promise<string | void>): void {
+    const record: CompensationRecord = { name, outcome: 'pending' };
+    this.records.push(record);
+    this.undos.push({ record, run });
+  }
+
+  /** Forget undos that must not run any more (the run succeeded). */
+  commit(): void {
+    for (const u of this.undos) u.record.outcome = 'skipped';
+    this.undos.length = 0;
+  }
+
+  /** Run every registered undo, newest first. Never throws: each outcome is recorded. */
+  async compensate(): Promise<boolean> {
+    let allDone = true;
+    await CancellationScope.nonCancellable(async () => {
+      while (this.undos.length > 0) {
+        const undo = this.undos.pop() as Undo;
+        try {
+          const detail = await undo.run();
+          undo.record.outcome = 'done';
+          if (detail) undo.record.detail = detail;
+        } catch (err) {
+          allDone = false;
+          undo.record.outcome = 'failed';
+          undo.record.detail = err instanceof Error ? err.message : String(err);
+          log.error('compensation failed', { name: undo.record.name, error: undo.record.detail });
+        }
+      }
+    });
+    return allDone;
+  }
+}
