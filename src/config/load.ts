@@ -124,7 +124,7 @@ function describeRef(ref: SecretRef): string {
 
 /** Where a { file } reference points: `~/` is the worker user's home, relative paths start at the config's directory. */
 export function secretFilePath(file: string, configDir: string): string {
-  if (file === '~' || file.startsWith('~/')) return resolve(homedir(), file.slice(2));
+  if (file === '~' || file.startsWith('~/')) return resolve(process.env.HOME || homedir(), file.slice(2));
   return isAbsolute(file) ? file : resolve(configDir, file);
 }
 

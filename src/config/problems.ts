@@ -143,13 +143,14 @@ function flattenUnion(issue: Issue & { code: 'invalid_union' }): Issue[] | undef
 }
 
 // Characters that give a shell a second meaning; named in the message so the user sees what was refused.
-const SHELL_CHARS = /[;&|$`'"\\<>(){}[\]*?!#~\s]/g;
+// Spaces, '!' and '?' are left out: some fields legitimately hold them (key comments, token ids).
+const SHELL_CHARS = /[;&|$`'"\\<>(){}\n\r\t\0]/g;
 
 /** zod's own texts start like this; ours (set on the field) are kept as they are. */
 const isZodDefault = (m: string): boolean => /^(Invalid|Too small|Too big|Unrecognized|Expected)/.test(m);
 
 function builtinMessage(issue: Issue, value: unknown): string {
-  if (issue.code === 'invalid_type' && value === undefined) return 'is required';
+  if (value === undefined) return 'is required';
   if (issue.code === 'invalid_format' && typeof value === 'string') {
     const shell = [...new Set(value.match(SHELL_CHARS) ?? [])];
     if (shell.length) {
@@ -159,6 +160,7 @@ function builtinMessage(issue: Issue, value: unknown): string {
   if (!isZodDefault(issue.message)) return issue.message;
   switch (issue.code) {
     case 'invalid_type':
+      if (issue.expected === 'int') return 'must be a whole number';
       return `expected ${issue.expected}, got ${Array.isArray(value) ? 'a list' : value === null ? 'null' : typeof value}`;
     case 'too_small': return issue.inclusive === false ? `must be greater than ${String(issue.minimum)}` : `is below the minimum ${String(issue.minimum)}`;
     case 'too_big': return issue.inclusive === false ? `must be less than ${String(issue.maximum)}` : `is above the maximum ${String(issue.maximum)}`;
