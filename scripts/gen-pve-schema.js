@@ -20,7 +20,6 @@ const SERVED = {
   '/access/users/{userid}': ['GET'],
   '/access/users/{userid}/token': ['GET'],
   '/access/users/{userid}/token/{tokenid}': ['GET', 'POST', 'DELETE'],
-  '/access/acl': ['GET', 'PUT'],
   '/cluster/nextid': ['GET'],
   '/nodes': ['GET'],
   '/nodes/{node}/status': ['GET'],

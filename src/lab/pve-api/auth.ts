@@ -16,6 +16,8 @@ export interface Caller {
   /** The user part (`root@pam`). */
   user: string;
   tokenid?: string;
+  /** root@pam itself, or one of its tokens without privilege separation: holds every privilege. */
+  privileged: boolean;
 }
 
 const TICKET_LIFETIME_S = 2 * 3600; // PVE tickets are valid for two hours
@@ -80,7 +82,7 @@ export class Authenticator {
         throw unauthorized('Permission denied - invalid csrf token');
       }
     }
-    return { authid: user, user };
+    return { authid: user, user, privileged: user === 'root@pam' };
   }
 
   private verifyToken(value: string): Caller {
@@ -91,7 +93,7 @@ export class Authenticator {
     const token = m ? this.state.access.tokens.find((t) => t.userid === m[1] && t.tokenid === m[2]) : undefined;
     const expired = token !== undefined && token.expire !== 0 && token.expire < this.now();
     if (!m || !token || expired || !equalText(secret, token.secret)) throw unauthorized('Authentication failed!');
-    return { authid: full, user: m[1] ?? '', tokenid: m[2] ?? '' };
+    return { authid: full, user: m[1] ?? '', tokenid: m[2] ?? '', privileged: token.userid === 'root@pam' && token.privsep === 0 };
   }
 }
 
