@@ -13,8 +13,6 @@ import type { ModelSpec } from './types';
  * in [§5]); other checkpoints carry no size and the engine estimates theirs.
  */
 
-const GB = 1e9;
-
 export const CATALOG: readonly ModelSpec[] = [
   {
     id: 'microsoft/phi-2',
@@ -27,7 +25,7 @@ export const CATALOG: readonly ModelSpec[] = [
     paramsTotal: 2_779_683_840, // [shape]; [§5] "2.78 B"
     checkpoints: [
       // [§5] "TheBloke/phi-2-GPTQ main 4-bit 128g 1.84 GB"
-      { repo: 'TheBloke/phi-2-GPTQ', quantization: 'gptq', sizeBytes: 1.84 * GB },
+      { repo: 'TheBloke/phi-2-GPTQ', quantization: 'gptq', sizeBytes: 1_840_000_000 },
     ],
   },
   {
@@ -40,7 +38,7 @@ export const CATALOG: readonly ModelSpec[] = [
     paramsTotal: 7_241_732_096, // [shape]; [§5] "7.24 B"
     checkpoints: [
       // [§5] README provided-files table: "| main | 4 | 128 | VMware Open Instruct | 4096 | 4.15 GB"
-      { repo: 'TheBloke/Mistral-7B-Instruct-v0.2-AWQ', quantization: 'awq', sizeBytes: 4.15 * GB },
+      { repo: 'TheBloke/Mistral-7B-Instruct-v0.2-AWQ', quantization: 'awq', sizeBytes: 4_150_000_000 },
       { repo: 'TheBloke/Mistral-7B-Instruct-v0.2-GPTQ', quantization: 'gptq' },
     ],
   },
