@@ -1,0 +1,144 @@
+// `pve-vllm demo`: the whole thing on the embedded default — a local dev server (with its Web UI), the lab,
+// a worker, and a deploy — answering decisions from --decide, a prompt in a TTY, or the recommendation.
+// The CLI's lab and demo commands are the only places outside src/lab that start the lab.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline/promises';
+import { Client } from '@temporalio/client';
+import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
+import { startLab } from '../lab';
+import type { FaultName } from '../lab/state';
+import { startDevServer } from '../temporal/dev-server';
+import { bundleWorkflows, createDeployWorker } from '../worker';
+import type { DeployProgress, PendingDecision } from '../workflows/messages';
+import { EXIT_BAD_INPUT } from './exit';
+import { exitCodeOf, finalProgress, toReport, watch } from './report';
+import { Io, newWorkflowId, prepareDeploy, printReport, startDeploy } from './run-commands';
+import { DEFAULT_TASK_QUEUE, workflowUiUrl } from './connection';
+
+export interface DemoFlags {
+  decide: string[];
+  fault: string[];
+  labState?: string;
+  model?: string;
+  maxModelLen?: number;
+  json?: boolean;
+  keep?: boolean;
+  uiPort: number;
+  timeScale?: number;
+}
+
+export function parseDecides(list: string[]): Record<string, string> | string {
+  const out: Record<string, string> = {};
+  for (const item of list) {
+    const m = /^(openwebui|frontend)=(\S+)$/.exec(item);
+    if (!m) return `--decide: got ${JSON.stringify(item)}; allowed: openwebui=repurpose|keep|scrap or frontend=openwebui|comfyui|both`;
+    out[m[1] as string] = m[2] as string;
+  }
+  return out;
+}
+
+export async function demoCommand(f: DemoFlags, io: Io): Promise<number> {
+  const decides = parseDecides(f.decide);
+  if (typeof decides === 'string') {
+    io.err.write(`${decides}\n`);
+    return EXIT_BAD_INPUT;
+  }
+  const log = (s: string) => {
+    if (!f.json) io.err.write(`${s}\n`);
+  };
+  Runtime.install({ logger: new DefaultLogger('WARN', ({ level, message }) => io.err.write(`[worker ${level}] ${message}\n`)) });
+  const dir = mkdtempSync(join(tmpdir(), 'pve-vllm-demo-'));
+  const lab = await startLab({ statePath: f.labState, faults: f.fault as FaultName[], timeScale: f.timeScale });
+  const cfgPath = join(dir, 'lab.yaml');
+  await lab.writeConfig(cfgPath);
+  const prepared = prepareDeploy({ config: cfgPath, model: f.model, maxModelLen: f.maxModelLen }, io);
+  if (typeof prepared === 'number') {
+    await lab.stop();
+    return prepared;
+  }
+  log(`lab: SSH 127.0.0.1:${lab.ssh.port}, PVE API https://127.0.0.1:${lab.api.port}`);
+  const [server, bundle] = await Promise.all([startDevServer({ uiPort: f.uiPort, log }), bundleWorkflows()]);
+  log(`Temporal dev server ${server.address} (${server.cli.source}); Web UI ${server.uiUrl}`);
+  const flags = { address: server.address, namespace: 'default', taskQueue: DEFAULT_TASK_QUEUE, uiUrl: server.uiUrl };
+  const connection = await NativeConnection.connect({ address: server.address });
+  const { worker, deps } = await createDeployWorker({ connection, namespace: 'default', taskQueue: DEFAULT_TASK_QUEUE, workflowBundle: bundle });
+  const running = worker.run();
+  const client = new Client({ connection: server.env.connection, namespace: 'default' });
+  const workflowId = newWorkflowId(prepared.config);
+  const uiUrl = workflowUiUrl(flags, workflowId);
+  let code = 1;
+  try {
+    const handle = await startDeploy(client, flags, prepared.config, workflowId);
+    log(`deploy ${workflowId}\nTemporal UI: ${uiUrl}`);
+    const answered = new Set<string>();
+    const answer = async (p: DeployProgress) => {
+      for (const d of p.pending) {
+        if (answered.has(d.decision)) continue;
+        answered.add(d.decision);
+        const choice = decides[d.decision] ?? (await ask(d, io, f.json === true)) ?? d.recommendation ?? d.options[0];
+        const name = d.decision === 'openwebui' ? 'decideOpenwebui' : 'decideFrontend';
+        try {
+          await handle.executeUpdate(name, { args: [{ choice, by: decides[d.decision] ? 'demo --decide' : 'demo' }] });
+          log(`decision ${d.decision}=${choice}`);
+        } catch (err) {
+          log(`decision ${d.decision}=${choice} rejected: ${(err as { cause?: Error }).cause?.message ?? (err as Error).message}`);
+          answered.delete(d.decision);
+          if (decides[d.decision]) throw err;
+        }
+      }
+    };
+    if (f.json) {
+      // no screen to draw on: poll just for decisions
+      let closed = false;
+      void handle.result().catch(() => undefined).finally(() => (closed = true));
+      while (!closed) {
+        try {
+          await answer(await handle.query<DeployProgress>('progress'));
+        } catch {
+          /* not ready */
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    } else {
+      await watch(handle, io.out, answer);
+    }
+    const report = toReport(workflowId, await finalProgress(handle), uiUrl);
+    const s = lab.state();
+    report.lab = {
+      guests: Object.fromEntries(Object.values(s.guests).map((g) => [String(g.vmid), { status: g.status, gpu: guestHasGpu(g) }])),
+    };
+    printReport(report, f.json === true, io);
+    log(`SSH handshakes seen by the lab: ${lab.handshakes()}; worker SSH connections: ${deps.ssh.handshakes}`);
+    code = exitCodeOf(report.status);
+    if (f.keep) {
+      log(`\nkeeping the dev server and its UI up: ${server.uiUrl} — Ctrl-C to stop`);
+      await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+    }
+  } finally {
+    worker.shutdown();
+    await running.catch(() => undefined);
+    await deps.ssh.close();
+    await connection.close();
+    await server.stop();
+    await lab.stop();
+  }
+  return code;
+}
+
+function guestHasGpu(g: { type: string; config: Record<string, string>; lxc: Array<[string, string]> }): boolean {
+  if (g.type === 'qemu') return Object.entries(g.config).some(([k]) => /^hostpci\d+$/.test(k));
+  return g.lxc.some(([k, v]) => k === 'lxc.mount.entry' && v.includes('/dev/nvidia')) || Object.entries(g.config).some(([k, v]) => /^dev\d+$/.test(k) && v.includes('nvidia'));
+}
+
+async function ask(d: PendingDecision, io: Io, json: boolean): Promise<string | undefined> {
+  if (json || !process.stdin.isTTY || !io.out.isTTY) return undefined;
+  const rl = createInterface({ input: process.stdin, output: io.out });
+  try {
+    const got = (await rl.question(`\n${d.decision}? ${d.options.join(' | ')} [${d.recommendation ?? d.options[0]}] `)).trim();
+    return got === '' ? undefined : got;
+  } finally {
+    rl.close();
+  }
+}

@@ -1,0 +1,44 @@
+// `pve-vllm lab`: the simulated Proxmox host in the foreground, on 127.0.0.1 only, until killed.
+import { startLab } from '../lab';
+import { FAULT_NAMES, type FaultName } from '../lab/state';
+import { EXIT_BAD_INPUT, EXIT_OK } from './exit';
+import type { Io } from './run-commands';
+
+export interface LabFlags {
+  configOut?: string;
+  state?: string;
+  fault: string[];
+  timeScale?: number;
+}
+
+export async function labCommand(f: LabFlags, io: Io): Promise<number> {
+  const bad = f.fault.filter((x) => !(FAULT_NAMES as readonly string[]).includes(x));
+  if (bad.length) {
+    io.err.write(`--fault: got ${bad.map((b) => JSON.stringify(b)).join(', ')}; allowed: ${FAULT_NAMES.join(', ')}\n`);
+    return EXIT_BAD_INPUT;
+  }
+  if (f.timeScale !== undefined && !(f.timeScale > 0)) {
+    io.err.write(`--time-scale: got ${f.timeScale}; allowed: a number greater than 0\n`);
+    return EXIT_BAD_INPUT;
+  }
+  const lab = await startLab({ statePath: f.state, faults: f.fault as FaultName[], timeScale: f.timeScale });
+  if (f.configOut) await lab.writeConfig(f.configOut);
+  io.out.write(
+    [
+      `lab running (node pve)`,
+      `  SSH      127.0.0.1:${lab.ssh.port}  host key ${lab.ssh.hostKeyFingerprint}`,
+      `  PVE API  https://127.0.0.1:${lab.api.port}/api2/json  cert ${lab.api.certFingerprint}`,
+      `  vLLM     ${lab.endpoints.vllm}   OpenWebUI ${lab.endpoints.openwebui}   ComfyUI ${lab.endpoints.comfyui}`,
+      ...(f.configOut ? [`  config   ${f.configOut}`] : []),
+      ...(f.fault.length ? [`  faults   ${f.fault.join(', ')}`] : []),
+      'Ctrl-C to stop',
+      '',
+    ].join('\n'),
+  );
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await lab.stop();
+  return EXIT_OK;
+}

@@ -1,0 +1,173 @@
+// deploy, status, decide, cancel, history: each a small function returning an exit code.
+import { Client, Connection, WorkflowUpdateFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import { loadConfig, formatProblems } from '../config/load';
+import type { DeployConfig } from '../config/schema';
+import { preflightModel } from '../workflows/preflight';
+import type { DecisionRecord, DeployInput, DeployProgress } from '../workflows/messages';
+import { connectionOptions, TemporalFlags, workflowUiUrl } from './connection';
+import { EXIT_BAD_INPUT, EXIT_OK, EXIT_FAILED } from './exit';
+import { exitCodeOf, finalProgress, renderProgress, renderReport, toReport, watch, FinalReport } from './report';
+
+export interface Io {
+  out: NodeJS.WriteStream;
+  err: NodeJS.WritableStream;
+}
+
+export async function temporalClient(f: TemporalFlags): Promise<Client> {
+  const connection = await Connection.connect(connectionOptions(f));
+  return new Client({ connection, namespace: f.namespace });
+}
+
+export interface DeployFlags extends TemporalFlags {
+  config: string;
+  model?: string;
+  maxModelLen?: number;
+  watch?: boolean;
+  json?: boolean;
+  workflowId?: string;
+}
+
+/** Validates the config (exit 2, nothing started, on any problem), then starts the run. */
+export function prepareDeploy(f: Pick<DeployFlags, 'config' | 'model' | 'maxModelLen'>, io: Io): { config: DeployConfig & { configDir: string } } | number {
+  const loaded = loadConfig(f.config, { model: f.model, maxModelLen: f.maxModelLen });
+  if (!loaded.ok) {
+    io.err.write(`${formatProblems(loaded.problems)}\n`);
+    return EXIT_BAD_INPUT;
+  }
+  const pre = preflightModel(loaded.config);
+  if (!pre.ok) {
+    io.err.write(`model ${loaded.config.model.id} does not fit (${pre.fit.verdict}):\n${pre.lines.map((l) => `  ${l}`).join('\n')}\n`);
+    return EXIT_BAD_INPUT;
+  }
+  return { config: { ...loaded.config, configDir: loaded.configDir } };
+}
+
+export function newWorkflowId(cfg: DeployConfig, now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
+  return `pve-vllm-${cfg.proxmox.node}-ct${cfg.guests.vllm.id}-${stamp}`;
+}
+
+export async function startDeploy(client: Client, f: TemporalFlags, config: DeployConfig, workflowId: string) {
+  const input: DeployInput = { config, requestedBy: process.env.USER ?? 'cli' };
+  return client.workflow.start('deploy', {
+    taskQueue: f.taskQueue,
+    workflowId,
+    args: [input],
+    staticSummary: `Deploy vLLM (${config.model.id}) on ${config.proxmox.node}, CT ${config.guests.vllm.id}`,
+    staticDetails: `GPU ${config.gpu.pciAddress} from VM ${config.guests.vm.id}; image ${config.vllm.image}`,
+  });
+}
+
+export async function deployCommand(f: DeployFlags, io: Io): Promise<number> {
+  const prepared = prepareDeploy(f, io);
+  if (typeof prepared === 'number') return prepared;
+  const client = await temporalClient(f);
+  const workflowId = f.workflowId ?? newWorkflowId(prepared.config);
+  const handle = await startDeploy(client, f, prepared.config, workflowId);
+  const uiUrl = workflowUiUrl(f, workflowId);
+  if (!f.json) io.out.write(`started ${workflowId}\nTemporal UI: ${uiUrl}\n`);
+  if (!f.watch && !f.json) {
+    io.out.write(`follow it with: pve-vllm status ${workflowId}\n(a pve-vllm worker must be running on task queue ${f.taskQueue})\n`);
+    return EXIT_OK;
+  }
+  if (f.watch && !f.json) await watch(handle, io.out);
+  const report = toReport(workflowId, await finalProgress(handle), uiUrl);
+  printReport(report, f.json === true, io);
+  return exitCodeOf(report.status);
+}
+
+export function printReport(report: FinalReport, json: boolean, io: Io): void {
+  io.out.write(json ? `${JSON.stringify(report, null, 2)}\n` : `${renderReport(report).join('\n')}\n`);
+}
+
+export async function statusCommand(id: string, f: TemporalFlags & { json?: boolean }, io: Io): Promise<number> {
+  const client = await temporalClient(f);
+  const handle = client.workflow.getHandle(id);
+  const p = await queryOrExplain(handle.query<DeployProgress>('progress'), id, io);
+  if (typeof p === 'number') return p;
+  const uiUrl = workflowUiUrl(f, id);
+  if (f.json) io.out.write(`${JSON.stringify({ workflowId: id, uiUrl, ...p }, null, 2)}\n`);
+  else io.out.write(`${id}\n${renderProgress(p).join('\n')}\nTemporal UI: ${uiUrl}\n`);
+  return EXIT_OK;
+}
+
+export async function decideCommand(id: string, decision: string, choice: string, f: TemporalFlags & { by?: string }, io: Io): Promise<number> {
+  const name = decision === 'openwebui' ? 'decideOpenwebui' : decision === 'frontend' ? 'decideFrontend' : undefined;
+  if (!name) {
+    io.err.write(`decision: got ${JSON.stringify(decision)}; allowed: openwebui, frontend\n`);
+    return EXIT_BAD_INPUT;
+  }
+  const client = await temporalClient(f);
+  const handle = client.workflow.getHandle(id);
+  try {
+    const rec = await handle.executeUpdate<DecisionRecord, [{ choice: string; by: string }]>(name, {
+      args: [{ choice, by: f.by ?? process.env.USER ?? 'cli' }],
+    });
+    io.out.write(`${id}: ${rec.decision}=${rec.choice} recorded (by ${rec.by} at ${rec.at})\nTemporal UI: ${workflowUiUrl(f, id)}\n`);
+    return EXIT_OK;
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) {
+      io.err.write(`${decision}: ${choice} was rejected: ${(err.cause as Error | undefined)?.message ?? err.message}\n`);
+      return EXIT_BAD_INPUT;
+    }
+    if (err instanceof WorkflowNotFoundError) {
+      io.err.write(`workflow ${id} not found in namespace ${f.namespace}\n`);
+      return EXIT_BAD_INPUT;
+    }
+    throw err;
+  }
+}
+
+export async function cancelCommand(id: string, f: TemporalFlags & { json?: boolean; wait?: boolean }, io: Io): Promise<number> {
+  const client = await temporalClient(f);
+  const handle = client.workflow.getHandle(id);
+  try {
+    await handle.cancel();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) {
+      io.err.write(`workflow ${id} not found in namespace ${f.namespace}\n`);
+      return EXIT_BAD_INPUT;
+    }
+    throw err;
+  }
+  if (!f.json) io.out.write(`cancellation requested for ${id}; its changes are being undone\n`);
+  if (f.wait === false) return EXIT_OK;
+  const report = toReport(id, await finalProgress(handle), workflowUiUrl(f, id));
+  printReport(report, f.json === true, io);
+  return report.status === 'cancelled' || report.status === 'completed' ? EXIT_OK : EXIT_FAILED;
+}
+
+export async function historyCommand(id: string, f: TemporalFlags & { json?: boolean }, io: Io): Promise<number> {
+  const client = await temporalClient(f);
+  const handle = client.workflow.getHandle(id);
+  const p = await queryOrExplain(handle.query<DeployProgress>('progress'), id, io);
+  if (typeof p === 'number') return p;
+  if (f.json) {
+    io.out.write(`${JSON.stringify({ workflowId: id, steps: p.steps, checkpoints: p.checkpoints, decisions: p.decisions, compensations: p.compensations }, null, 2)}\n`);
+    return EXIT_OK;
+  }
+  const t0 = p.steps[0] ? Date.parse(p.steps[0].startedAt) : 0;
+  const events = [
+    ...p.steps.map((s) => ({ at: s.startedAt, line: `step ${s.step}. ${s.name}: ${s.status}${s.endedAt ? ` (${((Date.parse(s.endedAt) - Date.parse(s.startedAt)) / 1000).toFixed(1)} s)` : ''}${s.detail ? ` — ${s.detail}` : ''}` })),
+    ...p.checkpoints.filter((c) => c.at).map((c) => ({ at: c.at as string, line: `checkpoint ${c.n} ${c.name} passed: ${c.evidence}` })),
+    ...p.decisions.map((d) => ({ at: d.at, line: `decision ${d.decision}=${d.choice} by ${d.by} via ${d.via}` })),
+    ...p.rejected.map((r) => ({ at: r.at, line: `rejected ${r.decision} via ${r.via}: ${r.reason}` })),
+  ].sort((a, b) => a.at.localeCompare(b.at));
+  io.out.write(`${id} (${p.status})\n`);
+  for (const e of events) io.out.write(`  +${((Date.parse(e.at) - t0) / 1000).toFixed(1).padStart(6)} s  ${e.line}\n`);
+  for (const c of p.compensations.filter((x) => x.outcome !== 'skipped')) io.out.write(`  undo ${c.outcome}: ${c.name}${c.detail ? ` (${c.detail})` : ''}\n`);
+  io.out.write(`Temporal UI: ${workflowUiUrl(f, id)}\n`);
+  return EXIT_OK;
+}
+
+async function queryOrExplain<T>(q: Promise<T>, id: string, io: Io): Promise<T | number> {
+  try {
+    return await q;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) {
+      io.err.write(`workflow ${id} not found\n`);
+      return EXIT_BAD_INPUT;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,29 @@
+// `pve-vllm worker`: polls the task queue; on SIGINT/SIGTERM stops polling and lets in-flight activities drain.
+import { NativeConnection, Runtime } from '@temporalio/worker';
+import { createDeployWorker } from '../worker';
+import { TemporalFlags, connectionOptions } from './connection';
+import { EXIT_OK } from './exit';
+import type { Io } from './run-commands';
+
+export async function workerCommand(f: TemporalFlags & { maxConcurrentActivities: number }, io: Io): Promise<number> {
+  // The SDK's runtime turns SIGINT/SIGTERM into a graceful worker shutdown (shutdownGraceTime below).
+  Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
+  const opts = connectionOptions(f);
+  const connection = await NativeConnection.connect({ address: opts.address, tls: opts.tls, apiKey: f.apiKey });
+  const { worker, deps } = await createDeployWorker({
+    connection,
+    namespace: f.namespace,
+    taskQueue: f.taskQueue,
+    maxConcurrentActivityTaskExecutions: f.maxConcurrentActivities,
+    shutdownGraceTime: '60s',
+  });
+  io.err.write(`pve-vllm worker: ${f.address}, namespace ${f.namespace}, task queue ${f.taskQueue}\n`);
+  try {
+    await worker.run();
+  } finally {
+    await deps.ssh.close();
+    await connection.close();
+  }
+  io.err.write('pve-vllm worker stopped\n');
+  return EXIT_OK;
+}
