@@ -98,8 +98,7 @@ export const CATALOG: readonly ModelSpec[] = [
     // + [cfg]: head_dim 128, intermediate 27648, untied, bfloat16
     layers: 64, hiddenSize: 5120, intermediateSize: 27648, attentionHeads: 40, kvHeads: 8, headDim: 128,
     vocabSize: 152064, tieWordEmbeddings: false, nativeContext: 32768, defaultDtype: 'bfloat16',
-    // [shape]; the model card's "32.5B" quoted in [§5] rounds differently, we keep the exact sum
-    paramsTotal: 32_763_876_352,
+    paramsTotal: 32_763_876_352, // [shape]; the card's "32.5B" quoted in [§5] rounds differently
     checkpoints: [{ repo: 'Qwen/Qwen2.5-32B-Instruct-AWQ', quantization: 'awq' }],
   },
   {
