@@ -105,9 +105,11 @@ export const absolutePath = patterned(
   new RegExp(`^/(?:${SEGMENT}(?:/${SEGMENT})*/?)?$`),
   'an absolute path of letters, digits and . _ + @ - (no spaces, quotes, $, ;, .. or other shell characters)',
 );
+// Local files are opened by the worker with fs, never through a shell, so `..` is fine there.
+const LOCAL_SEGMENT = '[A-Za-z0-9._+@-]+';
 /** Local files (keys, CA files) read by the worker: absolute, relative to the config file, or under `~/`. */
 export const localPath = patterned(
-  new RegExp(`^(?:~/|/|\\./)?${SEGMENT}(?:/${SEGMENT})*$`),
+  new RegExp(`^(?:~/|/)?${LOCAL_SEGMENT}(?:/${LOCAL_SEGMENT})*$`),
   'a file path (absolute, ~/…, or relative to the config file) of letters, digits and . _ + @ - (no shell characters)',
 );
 
@@ -220,15 +222,20 @@ export const sshPublicKey = field(
   }),
   'one OpenSSH public key line, e.g. "ssh-ed25519 AAAAC3Nza… claude@pve-vllm" (the content of a .pub file)',
 );
-export const hostKeyFingerprint = patterned(
-  /^SHA256:[A-Za-z0-9+/]{43}$/,
+export const hostKeyFingerprint = field(
+  z
+    .string()
+    .regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/)
+    // ssh-keygen prints it without base64 padding; a tool that keeps the '=' means the same key.
+    .transform((s) => s.replace(/=$/, '')),
   'an SSH host key fingerprint SHA256:<43 base64 characters>, as `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` prints it',
 );
 export const tlsFingerprint = field(
   z
     .string()
-    .regex(/^[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){31}$/, { message: 'must be 32 colon-separated hex bytes (SHA-256)' })
-    .transform((s) => s.toUpperCase()),
+    // The whole `openssl x509 -fingerprint -sha256` output line may be pasted: its prefix is dropped.
+    .regex(/^(?:sha256 fingerprint=)?[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){31}$/i, { message: 'must be 32 colon-separated hex bytes (SHA-256)' })
+    .transform((s) => s.replace(/^sha256 fingerprint=/i, '').toUpperCase()),
   'the SHA-256 fingerprint of the PVE certificate as 32 colon-separated hex bytes (AB:CD:…), as `pvenode cert info` prints it',
 );
 export const tokenId = patterned(

@@ -83,6 +83,16 @@ describe('valid variations', () => {
     expect(c.gpu.pciAddress).toBe('0000:0a:00.0');
     expect(c.proxmox.api.tls).toEqual({ fingerprint: Array(32).fill('AB').join(':') });
   });
+  it('accepts the fingerprints as the tools print them', () => {
+    const hex = Array(32).fill('0f').join(':');
+    const c = ok(set('proxmox.api.tls', { fingerprint: `sha256 Fingerprint=${hex}` }), set('proxmox.ssh.hostKey', `SHA256:${'A'.repeat(43)}=`));
+    expect(c.proxmox.api.tls).toEqual({ fingerprint: hex.toUpperCase() });
+    expect(c.proxmox.ssh.hostKey).toBe(`SHA256:${'A'.repeat(43)}`);
+  });
+  it('takes secret files relative to the config, above it, or under ~/', () => {
+    const c = ok(set('vllm.apiKey', { file: '../secrets/vllm-api-key' }), set('admin.privateKey', { file: './keys/claude' }));
+    expect(c.vllm.apiKey).toEqual({ file: '../secrets/vllm-api-key' });
+  });
   it('resolves a catalog alias to its repo id', () => {
     expect(ok(set('model.id', 'mistral-7b')).model.id).toBe('mistralai/Mistral-7B-Instruct-v0.2');
   });
