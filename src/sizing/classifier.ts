@@ -133,7 +133,7 @@ const RULES: readonly Rule[] = [
   },
   {
     cause: 'cuda-oom',
-    patterns: [/(?:torch\.(?:cuda\.)?)?OutOfMemoryError: CUDA out of memory\.(?: Tried to allocate ([\d.]+ [KMG]iB))?/i, /CUDA out of memory\.(?: Tried to allocate ([\d.]+ [KMG]iB))?/i],
+    patterns: [/(?:torch\.(?:cuda\.)?)?OutOfMemoryError: CUDA out of memory\.(?: Tried to allocate ([\d.]+ [KMG]iB))?/i, /CUDA out of memory\.?(?: Tried to allocate ([\d.]+ [KMG]iB))?/i, /CUDA error: out of memory/i],
     diagnose: (m) => ({
       explanation: `CUDA ran out of memory${m[1] ? ` allocating ${m[1]}` : ''} during start-up (activation peak or CUDA graph capture, outside what vLLM profiled).`,
       remedy: 'Lower --gpu-memory-utilization by 0.03-0.05 to leave headroom, lower --max-model-len, or add --enforce-eager to skip CUDA graphs; if the weights themselves do not fit, use a smaller or quantized model.',
