@@ -185,6 +185,15 @@ export class PveServerError extends PveHttpError {
   }
 }
 
+/** The PVE part of the config cannot work (bad token format, bad host, bad UPID): fix the config. */
+export class PveConfigError extends AdapterError {
+  readonly retryable = false;
+  constructor(detail: string) {
+    super(detail);
+    this.name = 'PveConfigError';
+  }
+}
+
 /** The request never got an HTTP answer (refused, reset, timed out). */
 export class PveConnectionError extends AdapterError {
   readonly retryable = true;
@@ -224,6 +233,7 @@ export const NON_RETRYABLE_ERROR_TYPES: string[] = [
   'PveValidationError',
   'PveNotFoundError',
   'PveAuthError',
+  'PveConfigError',
   'PveTaskFailedError',
 ];
 /** Same list under the name docs/contracts.md uses. */
