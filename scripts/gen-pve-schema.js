@@ -10,6 +10,7 @@
  * Usage: node scripts/gen-pve-schema.js [input.json] [output.json]
  */
 'use strict';
+/* eslint-disable @typescript-eslint/no-require-imports -- plain CommonJS script, run with node directly */
 const fs = require('fs');
 const path = require('path');
 

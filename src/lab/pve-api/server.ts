@@ -76,14 +76,11 @@ export async function startPveApi(host: LabHost, opts: PveApiOptions = {}): Prom
     }
     const params = { ...parseParams(url.searchParams), ...parseBody(req.headers['content-type'], body) };
     delete params._dc;
-    const matched = router.match(method, rel);
-    const schema = matched ? SCHEMA[matched.route.path]?.[method] : undefined;
-    if (!matched || !schema) throw new ApiError(501, `Method '${method} ${rel}' not implemented`);
-    Object.assign(params, matched.pathParams);
-    const errors = validateParams(schema.parameters, params);
-    if (errors) throw paramError(errors);
-
     if (isLogin) {
+      const loginSchema = SCHEMA['/access/ticket']?.[method];
+      if (!loginSchema) throw new ApiError(501, `Method '${method} ${rel}' not implemented`);
+      const loginErrors = validateParams(loginSchema.parameters, params);
+      if (loginErrors) throw paramError(loginErrors);
       try {
         send(res, { data: auth.login(String(params.username), String(params.password), params.realm as string | undefined) });
       } catch (err) {
@@ -92,6 +89,12 @@ export async function startPveApi(host: LabHost, opts: PveApiOptions = {}): Prom
       }
       return;
     }
+    const matched = router.match(method, rel);
+    const schema = matched ? SCHEMA[matched.route.path]?.[method] : undefined;
+    if (!matched || !schema) throw new ApiError(501, `Method '${method} ${rel}' not implemented`);
+    Object.assign(params, matched.pathParams);
+    const errors = validateParams(schema.parameters, params);
+    if (errors) throw paramError(errors);
     const ctx: Ctx = { host, caller: caller as Caller, params, tasks, auth, attribs: {} };
     requirePrivilege(ctx, matched.route);
     if (method !== 'GET' && faults.delete('pve-500')) {
