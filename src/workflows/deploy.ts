@@ -139,7 +139,7 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
     // 0. Preflight: will the model fit on this GPU? Decided before anything on the host changes.
     const fit = preflightModel(cfg);
     p.sizing = fit.lines;
-    if (!fit.ok) throw ApplicationFailure.nonRetryable(fit.lines.join('\n'), 'ModelDoesNotFit');
+    if (!fit.ok) throw ApplicationFailure.nonRetryable(`model ${cfg.model.id} ${fit.fit.verdict === 'unsupported' ? 'is not supported' : 'does not fit'} on this GPU:\n${fit.lines.join('\n')}`, 'ModelDoesNotFit');
     let launch: VllmLaunch = fit.launch;
 
     // 1. Connect to Proxmox host
@@ -257,15 +257,18 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
     p.error = errorText(err);
     const cancelled = isCancellation(err);
     p.currentStep = `compensating (${cancelled ? 'cancelled' : 'failed'} at ${p.currentStep})`;
-    const allUndone = await saga.compensate();
-    p.status = cancelled ? 'cancelled' : allUndone ? 'compensated' : 'failed';
+    const { ran, allDone } = await saga.compensate();
+    // compensated: changes were made and every one was undone; failed: nothing to undo, or an undo failed
+    p.status = cancelled ? 'cancelled' : ran > 0 && allDone ? 'compensated' : 'failed';
     p.currentStep = 'done';
     if (cancelled) throw err;
-    throw ApplicationFailure.nonRetryable(
-      `${p.error} — ${allUndone ? 'every change of this run was undone' : 'some undos failed, see compensations'}`,
-      p.status === 'compensated' ? 'DeployCompensated' : 'DeployFailed',
-      p,
-    );
+    throw ApplicationFailure.create({
+      message: `${p.error}${ran === 0 ? ' — nothing on the host had changed' : allDone ? ' — every change of this run was undone' : ' — some undos failed, see compensations'}`,
+      type: p.status === 'compensated' ? 'DeployCompensated' : 'DeployFailed',
+      nonRetryable: true,
+      details: [p],
+      cause: err instanceof Error ? err : undefined,
+    });
   }
 
   function applyPreAnswers(): void {

@@ -27,11 +27,13 @@ export class Saga {
   }
 
   /** Run every registered undo, newest first. Never throws: each outcome is recorded. */
-  async compensate(): Promise<boolean> {
+  async compensate(): Promise<{ ran: number; allDone: boolean }> {
     let allDone = true;
+    let ran = 0;
     await CancellationScope.nonCancellable(async () => {
       while (this.undos.length > 0) {
         const undo = this.undos.pop() as Undo;
+        ran += 1;
         try {
           const detail = await undo.run();
           undo.record.outcome = 'done';
@@ -44,6 +46,6 @@ export class Saga {
         }
       }
     });
-    return allDone;
+    return { ran, allDone };
   }
 }
