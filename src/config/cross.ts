@@ -14,7 +14,8 @@ export interface CrossIssue { path: (string | number)[]; message: string; allowe
 export function valueAt(root: unknown, path: readonly (string | number)[]): unknown {
   let cur: unknown = root;
   for (const key of path) {
-    if (typeof cur !== 'object' || cur === null) return undefined;
+    // Own keys only: a YAML key such as `constructor` must not reach Object.prototype.
+    if (typeof cur !== 'object' || cur === null || !Object.hasOwn(cur, key)) return undefined;
     cur = (cur as Record<string | number, unknown>)[key];
   }
   return cur;

@@ -94,7 +94,7 @@ export const pciAddress = field(
     .transform((s) => s.toLowerCase()),
   'a PCI address in the form 0000:01:00.0 (domain:bus:device.function)',
 );
-export const gpuModelName = patterned(/^[A-Za-z0-9][A-Za-z0-9 ._()/+-]{0,99}$/, 'a GPU name as nvidia-smi prints it (letters, digits, spaces, . _ ( ) / + -)');
+export const gpuModelName = patterned(/^[A-Za-z0-9][A-Za-z0-9 ._/+-]{0,99}$/, 'a GPU name as nvidia-smi prints it (letters, digits, spaces, . _ / + -)');
 export const computeCapability = patterned(/^\d{1,2}\.\d$/, 'a CUDA compute capability such as 8.9');
 
 // ---------------------------------------------------------------- paths

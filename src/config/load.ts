@@ -99,13 +99,16 @@ export function loadConfig(file: string, overrides: ConfigOverrides = {}): LoadR
 
   const result = validateConfig(applyOverrides(raw, overrides));
   if (!result.ok) {
-    const flagFor: Record<string, string | undefined> = {
-      'model.id': overrides.model !== undefined ? '--model' : undefined,
-      'model.maxModelLen': overrides.maxModelLen !== undefined ? '--max-model-len' : undefined,
-    };
+    // A Map, not an object literal: problem paths are user-written keys (`__proto__`, `constructor`).
+    const flagFor = new Map<string, string>();
+    if (overrides.model !== undefined) flagFor.set('model.id', '--model');
+    if (overrides.maxModelLen !== undefined) flagFor.set('model.maxModelLen', '--max-model-len');
     return {
       ok: false,
-      problems: result.problems.map((p) => (flagFor[p.path] ? { ...p, message: `(from ${flagFor[p.path]}) ${p.message}` } : p)),
+      problems: result.problems.map((p) => {
+        const flag = flagFor.get(p.path);
+        return flag ? { ...p, message: `(from ${flag}) ${p.message}` } : p;
+      }),
     };
   }
   return { ok: true, config: result.config, configDir: dirname(path) };

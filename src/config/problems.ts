@@ -90,7 +90,8 @@ function schemasAt(root: AnySchema, path: Path): AnySchema[] {
       else if (d.type === 'pipe') queue.push(d.in as AnySchema, d.out as AnySchema);
       else if (d.type === 'union') queue.push(...(d.options as AnySchema[]));
       else if (key !== undefined && d.type === 'object') {
-        const child = (d.shape as Record<string, AnySchema>)[String(key)];
+        const shape = d.shape as Record<string, AnySchema>;
+        const child = Object.hasOwn(shape, String(key)) ? shape[String(key)] : undefined;
         if (child) next.push(child);
       } else if (key !== undefined && d.type === 'array' && typeof key === 'number') next.push(d.element as AnySchema);
     }

@@ -71,6 +71,15 @@ describe('loadConfig', () => {
     expect(problemsText(join(FIXTURES, 'not-a-mapping.yaml'))).toMatch(/^config error: \(top level\): got a list of 2 items/);
   });
 
+  it('treats keys named like Object.prototype members as unknown keys', () => {
+    const text = problemsText(join(FIXTURES, 'prototype-keys.yaml'), { model: 'mistral-7b' });
+    for (const key of ['__proto__', 'constructor', 'proxmox.toString', 'proxmox.hasOwnProperty']) {
+      expect(text).toContain(`config error: ${key}: got the unknown key`);
+    }
+    expect(text).not.toMatch(/\(from (function|\[object)/);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
   it('applies --model and --max-model-len over the file', () => {
     const result = loadConfig(EXAMPLE, { model: 'qwen2.5-7b-instruct', maxModelLen: 8192 });
     if (!result.ok) throw new Error(formatProblems(result.problems));
