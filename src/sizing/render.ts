@@ -48,15 +48,13 @@ export function renderSizingTable(r: FitResult, opts: { explain?: boolean } = {}
   return lines;
 }
 
+/** The numbered options, nearest first; the caller prints its own heading ("Nearest configurations that fit:"). */
 export function renderAlternatives(alternatives: readonly Alternative[]): string[] {
   if (alternatives.length === 0) return ['No listed configuration fits this GPU.'];
-  return [
-    'Nearest configurations that fit:',
-    ...alternatives.map((a, i) => {
-      const r = a.result;
-      return `  ${i + 1}. ${a.summary}: needs ${gib(r.neededBytes)} of ${gib(r.budgetBytes)}, ${VERDICT_LABEL[r.verdict].toLowerCase()} (margin ${r.marginPct.toFixed(1)} %)`;
-    }),
-  ];
+  return alternatives.map((a, i) => {
+    const r = a.result;
+    return `${i + 1}. ${a.summary}: needs ${gib(r.neededBytes)} of ${gib(r.budgetBytes)}, ${VERDICT_LABEL[r.verdict].toLowerCase()} (margin ${r.marginPct.toFixed(1)} %)`;
+  });
 }
 
 /** One line for a workflow step summary; short enough for the Temporal UI. */
