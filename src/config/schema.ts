@@ -61,6 +61,8 @@ const frontendGuest = z.strictObject({
   url: httpUrl.optional(),
   /** CPU/RAM the frontend keeps once vLLM does the heavy lifting. */
   reduceTo: reduceTo.optional(),
+  /** OpenWebUI only: an admin API key, to change its persisted OpenAI connections through its admin API. */
+  apiKey: secretRef.optional(),
 });
 
 const network = z.strictObject({

@@ -50,6 +50,7 @@ export const SECRET_PATHS = [
   'vllm.apiKey',
   'vllm.hfToken',
   'admin.privateKey',
+  'guests.openwebui.apiKey',
 ] as const;
 
 /** Keys that smell of a secret wherever they appear (e.g. a misspelt or unknown key). */
