@@ -146,7 +146,11 @@ function specMatchesModel(raw: unknown, out: CrossIssue[]): void {
   }
   const specId = valueAt(spec, ['id']);
   if (typeof specId === 'string' && specId !== id) {
-    out.push({ path: ['model', 'spec', 'id'], message: `describes ${specId} but model.id is ${id}`, allowed: `${id} (or leave spec.id out)` });
+    out.push({
+      path: ['model', 'spec', 'id'],
+      message: `describes ${JSON.stringify(specId)} but model.id is ${JSON.stringify(id)}`,
+      allowed: `${JSON.stringify(id)} (or leave spec.id out)`,
+    });
   }
   const native = valueAt(spec, ['nativeContext']);
   const maxLen = valueAt(raw, ['model', 'maxModelLen']);

@@ -237,7 +237,8 @@ export function crossToProblems(raw: unknown, issues: readonly CrossIssue[]): Co
   }));
 }
 
-const oneLine = (s: string): string => s.replace(/[\r\n\u2028\u2029]+/g, ' ').replace(/[\u0000-\u001f\u007f]/g, '?');
+// Control characters (C0, DEL, C1 incl. the 8-bit CSI) would let a value in the file drive the user's terminal.
+const oneLine = (s: string): string => s.replace(/[\r\n\u2028\u2029]+/g, ' ').replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
 
 /** One line per problem: `config error: <path>: got <given>; allowed: <allowed> — <message>`. */
 export function formatProblems(problems: readonly ConfigProblem[]): string {

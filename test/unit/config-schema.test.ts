@@ -321,6 +321,11 @@ describe('malformed configs', () => {
     expect(p.message).toContain('"$"');
   });
 
+  it('keeps terminal control characters out of the report', () => {
+    const text = formatProblems(problemsOf(set('guests.vllm.hostname', 'vllm\u001b[2J\u009b31m'), set('model.spec', { id: 'x\u001b[31m/y' })));
+    expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+  });
+
   it('rejects a document that is not a mapping', () => {
     const result = validateConfig(['a', 'list']);
     expect(result.ok).toBe(false);
