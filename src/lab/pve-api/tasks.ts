@@ -45,8 +45,12 @@ export class TaskRunner {
       await work(ctx);
       this.host.finishTask(task, warnings > 0 ? `WARNINGS: ${warnings}` : 'OK');
     } catch (err) {
-      const text = err instanceof LabError || err instanceof Error ? err.message : String(err);
-      this.host.finishTask(task, text);
+      const text = (err instanceof LabError || err instanceof Error ? err.message : String(err)).replace(/\n+$/, '');
+      // Output printed before the worker died goes to the log; the die text (last line) is the exit status.
+      const lines = text.split('\n');
+      const last = lines.pop() ?? '';
+      for (const line of lines) this.host.taskLog(task, line);
+      this.host.finishTask(task, last);
     }
   }
 

@@ -209,6 +209,8 @@ export const lxcRoutes: Route[] = [
     method: 'GET', path: '/nodes/{node}/lxc',
     handler: (ctx) => {
       checkNode(ctx);
+      // The index lists only guests the caller may audit; a caller without root's privileges sees none.
+      if (!ctx.caller.privileged) return [];
       return ctx.host.guests().filter((g) => g.type === 'lxc').map((g) => lxcStatus(ctx.host, g));
     },
   },

@@ -2,15 +2,23 @@
  * Node- and cluster-level endpoints: version, node list/status, hardware/pci, storage and its content,
  * cluster/nextid, tasks (list, status, log) and vzdump (backup as a task).
  */
-import { paramError, dieError } from '../errors';
+import { dieError, paramError, permError } from '../errors';
 import { splitList } from '../formats';
 import { checkNode, num, str, type Ctx, type Route } from '../routes';
 import { taskLogLines, taskStatus } from '../tasks';
 import { ensureStorage } from './lxc-create';
 
+// pve-common UPID.pm decode: hex fields are printed with %08X, so at least 8 digits.
+const UPID_RE = /^UPID:[^:]+:[0-9A-F]{8,}:[0-9A-F]{8,}:[0-9A-F]{8,}:[^:]+:[^:]*:[^:]+:$/;
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const HOST = { cpus: 32, model: 'AMD Ryzen 9 7950X 16-Core Processor', memTotal: 128 * GiB, bootedAgo: 86400 * 12 };
+
+/** Tasks.pm check_task_user: the task's owner may read it; anyone else needs Sys.Audit on the node. */
+function checkTaskUser(ctx: Ctx, owner: string): void {
+  if (ctx.caller.privileged || owner === ctx.caller.authid) return;
+  throw permError(`/nodes/${ctx.host.state.node.name}, Sys.Audit`);
+}
 
 function versionOf(ctx: Ctx): { version: string; release: string; repoid: string } {
   // node.pveManager is `pve-manager/8.4.1/2a5fa54a8503f96d`
@@ -177,9 +185,10 @@ export const nodeRoutes: Route[] = [
     handler: (ctx) => {
       checkNode(ctx);
       const upid = str(ctx, 'upid') ?? '';
-      if (!/^UPID:[^:]+:[0-9A-F]{8}:[0-9A-F]{8,16}:[0-9A-F]{8}:[^:]+:[^:]*:[^:]+:$/.test(upid)) throw paramError({ upid: 'unable to parse worker upid' });
+      if (!UPID_RE.test(upid)) throw paramError({ upid: 'unable to parse worker upid' });
       const task = ctx.host.task(upid);
       if (!task) throw paramError({ upid: 'no such task' });
+      checkTaskUser(ctx, task.user);
       return taskStatus(task);
     },
   },
@@ -188,9 +197,10 @@ export const nodeRoutes: Route[] = [
     handler: (ctx) => {
       checkNode(ctx);
       const upid = str(ctx, 'upid') ?? '';
-      if (!/^UPID:[^:]+:[0-9A-F]{8}:[0-9A-F]{8,16}:[0-9A-F]{8}:[^:]+:[^:]*:[^:]+:$/.test(upid)) throw paramError({ upid: 'unable to parse worker upid' });
+      if (!UPID_RE.test(upid)) throw paramError({ upid: 'unable to parse worker upid' });
       const task = ctx.host.task(upid);
       if (!task) return [{ n: 1, t: 'unable to open file - No such file or directory' }];
+      checkTaskUser(ctx, task.user);
       const { lines, total } = taskLogLines(task, num(ctx, 'start') ?? 0, num(ctx, 'limit') ?? 50);
       ctx.attribs.total = total;
       return lines;

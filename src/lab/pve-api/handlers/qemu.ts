@@ -56,6 +56,8 @@ export const qemuRoutes: Route[] = [
     method: 'GET', path: '/nodes/{node}/qemu',
     handler: (ctx) => {
       checkNode(ctx);
+      // The index lists only guests the caller may audit; a caller without root's privileges sees none.
+      if (!ctx.caller.privileged) return [];
       return ctx.host.guests().filter((g) => g.type === 'qemu').map((g) => qemuStatus(ctx.host, g));
     },
   },
