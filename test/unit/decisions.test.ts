@@ -1,0 +1,41 @@
+import { pendingDecisions, whyNot } from '../../src/workflows/decisions';
+import type { OpenwebuiAssessment } from '../../src/activities/contract';
+
+const assessment: OpenwebuiAssessment = {
+  vmid: 116, exists: true, status: 'running', cores: 8, memoryMiB: 16384, gpuPassthrough: false, reachable: true,
+  connectedToVllm: false, recommendation: 'keep', reasons: [],
+};
+
+describe('decision rules (shared by the update validator and the signal handler)', () => {
+  it('refuses unknown choices and malformed payloads, naming what is allowed', () => {
+    expect(whyNot('openwebui', { choice: 'burn' }, { assessment })).toMatch(/unknown choice "burn".*repurpose, keep, scrap/);
+    expect(whyNot('frontend', { choice: 'slack' }, { assessment })).toMatch(/allowed: openwebui, comfyui, both/);
+    expect(whyNot('openwebui', 'keep', { assessment })).toMatch(/payload must be/);
+    expect(whyNot('openwebui', { choice: 'keep', by: 7 }, { assessment })).toMatch(/"by" must be a string/);
+  });
+
+  it('refuses repurpose when the OpenWebUI CT has no GPU passthrough', () => {
+    expect(whyNot('openwebui', { choice: 'repurpose' }, { assessment })).toMatch(/no GPU passthrough/);
+    expect(whyNot('openwebui', { choice: 'repurpose' }, { assessment: { ...assessment, gpuPassthrough: true } })).toBeUndefined();
+  });
+
+  it('refuses contradictions between the two decisions, in either order', () => {
+    expect(whyNot('frontend', { choice: 'openwebui' }, { assessment, openwebui: 'scrap' })).toMatch(/scrapped/);
+    expect(whyNot('frontend', { choice: 'both' }, { assessment, openwebui: 'scrap' })).toMatch(/scrapped/);
+    expect(whyNot('openwebui', { choice: 'scrap' }, { assessment, frontend: 'openwebui' })).toMatch(/frontend decision/);
+    expect(whyNot('frontend', { choice: 'comfyui' }, { assessment, openwebui: 'scrap' })).toBeUndefined();
+  });
+
+  it('refuses answers before the question and a second answer', () => {
+    expect(whyNot('openwebui', { choice: 'keep' }, {})).toMatch(/not asked yet/);
+    expect(whyNot('openwebui', { choice: 'keep' }, { assessment, openwebui: 'keep' })).toMatch(/already decided/);
+  });
+
+  it('lists both pending decisions with only the options that can work', () => {
+    const pending = pendingDecisions({ assessment }, 'wf-1');
+    expect(pending.map((p) => p.decision)).toEqual(['openwebui', 'frontend']);
+    expect(pending[0]?.options).toEqual(['keep', 'scrap']);
+    expect(pending[0]?.how).toContain('pve-vllm decide wf-1 openwebui');
+    expect(pendingDecisions({ assessment, openwebui: 'scrap' }, 'wf-1')[0]?.options).toEqual(['comfyui']);
+  });
+});
