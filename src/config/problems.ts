@@ -65,6 +65,7 @@ export function givenText(value: unknown, path: Path): string {
   }
   if (typeof value === 'object') return describeShape(value);
   if (typeof value === 'string' && UUID_RE.test(value)) return '(hidden: a string that looks like an API token secret)';
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value); // JSON would say null
   const json = JSON.stringify(value) ?? String(value);
   return json.length > 100 ? `${json.slice(0, 97)}…"` : json;
 }

@@ -2,7 +2,7 @@
  * Loading the deploy config from disk (missing files, YAML syntax errors with their line, overrides from the
  * command line, defaults) and resolving secret references on the worker side.
  */
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { formatProblems, loadConfig, resolveSecret, SecretUnavailableError } from '../../src/config/load';
@@ -90,6 +90,16 @@ describe('loadConfig', () => {
     expect(problemsText(EXAMPLE, { model: 'nobody/nothing' })).toMatch(/^config error: model\.id: got "nobody\/nothing"; allowed: .* — \(from --model\) unknown model/);
     expect(problemsText(EXAMPLE, { maxModelLen: 0 })).toMatch(/^config error: model\.maxModelLen: got 0; .* — \(from --max-model-len\)/);
     expect(problemsText(EXAMPLE, { model: 'x; rm -rf /' })).toMatch(/model\.id: got "x; rm -rf \/".*\(from --model\)/);
+    // A flag parser hands over NaN for `--max-model-len abc`.
+    expect(problemsText(EXAMPLE, { maxModelLen: Number('abc') })).toMatch(/^config error: model\.maxModelLen: got NaN; allowed: a context length/);
+  });
+});
+
+describe('examples/', () => {
+  const dir = join(__dirname, '../../examples');
+  it.each(readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)))('%s validates', (file) => {
+    const result = loadConfig(join(dir, file));
+    if (!result.ok) throw new Error(formatProblems(result.problems));
   });
 });
 
