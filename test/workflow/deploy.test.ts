@@ -1,0 +1,157 @@
+// The deploy end to end on the real dev server, a real worker, real adapters and the lab.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import type { LabState } from '../../src/lab/state';
+import type { DeployProgress } from '../../src/workflows/messages';
+import { runDeploy } from '../harness/deploy-run';
+
+jest.setTimeout(240_000);
+
+function guestSnapshot(s: LabState, id: number) {
+  const g = s.guests[String(id)];
+  return g ? { status: g.status, config: g.config, lxc: g.lxc } : undefined;
+}
+
+function expectHostAsBefore(before: LabState, after: LabState): void {
+  const vm = after.guests['151'];
+  expect(vm?.status).toBe('running');
+  expect(vm?.config.hostpci0).toBe(before.guests['151']?.config.hostpci0);
+  expect(vm?.config.onboot).toBe('1');
+  expect(after.pci.find((d) => d.bdf === '0000:01:00.0')?.driver).toBe('vfio-pci');
+  expect(guestSnapshot(after, 116)).toEqual(guestSnapshot(before, 116));
+  expect(guestSnapshot(after, 118)).toEqual(guestSnapshot(before, 118));
+  expect(after.guests['117']).toBeUndefined();
+}
+
+const passed = (p: DeployProgress) => p.checkpoints.filter((c) => c.passed).map((c) => c.n);
+
+describe('deploy on the lab', () => {
+  it.each([
+    ['keep', 'openwebui'],
+    ['keep', 'comfyui'],
+    ['keep', 'both'],
+    ['scrap', 'comfyui'],
+  ])('completes with openwebui=%s frontend=%s and passes all six checkpoints', async (openwebui, frontend) => {
+    const { progress, lab } = await runDeploy({ decide: { openwebui, frontend } });
+    try {
+      expect({ status: progress.status, error: progress.error }).toEqual({ status: 'completed', error: undefined });
+      expect(passed(progress)).toEqual([1, 2, 3, 4, 5, 6]);
+      const s = lab.state();
+      expect(s.guests['117']?.status).toBe('running');
+      expect(s.guests['151']?.status).toBe('stopped');
+      expect(s.guests['151']?.config.onboot).toBe('0');
+      if (frontend !== 'openwebui') expect(s.guests['118']?.lxc.some(([, v]) => v.includes('nvidia'))).toBe(false);
+      if (openwebui === 'scrap') expect(s.guests['116']).toBeUndefined();
+      expect(progress.decisions.map((d) => `${d.decision}=${d.choice}`)).toEqual([`openwebui=${openwebui}`, `frontend=${frontend}`]);
+    } finally {
+      await lab.stop();
+    }
+  });
+
+  it.each(['pve-500', 'ssh-drop'] as const)('completes despite the %s fault', async (fault) => {
+    const { progress, lab } = await runDeploy({ faults: [fault], decide: { openwebui: 'keep', frontend: 'openwebui' } });
+    try {
+      expect({ status: progress.status, error: progress.error }).toEqual({ status: 'completed', error: undefined });
+      expect(passed(progress)).toEqual([1, 2, 3, 4, 5, 6]);
+    } finally {
+      await lab.stop();
+    }
+  });
+
+  it.each([
+    ['vllm-oom', 4],
+    ['driver-mismatch', 3],
+    ['frontend-unreachable', 5],
+  ] as const)('undoes everything after the %s fault (fails before checkpoint %i)', async (fault, failedAt) => {
+    const labBefore = await (await import('../../src/lab')).startLab({ timeScale: 0.05 });
+    const before = labBefore.state();
+    await labBefore.stop();
+    const { progress, lab } = await runDeploy({ faults: [fault], decide: { openwebui: 'keep', frontend: 'comfyui' } });
+    try {
+      expect(progress.status).toBe('compensated');
+      expect(passed(progress)).toEqual([1, 2, 3, 4, 5, 6].filter((n) => n < failedAt));
+      expect(progress.compensations.filter((c) => c.outcome === 'failed')).toEqual([]);
+      expect(progress.compensations.map((c) => c.name)).toContain('give GPU 0000:01:00.0 back to VM 151');
+      expectHostAsBefore(before, lab.state());
+    } finally {
+      await lab.stop();
+    }
+  });
+
+  it('undoes everything when cancelled during the image pull', async () => {
+    const labBefore = await (await import('../../src/lab')).startLab({ timeScale: 0.05 });
+    const before = labBefore.state();
+    await labBefore.stop();
+    const { progress, lab } = await runDeploy({
+      timeScale: 0.5,
+      decide: { openwebui: 'keep', frontend: 'openwebui' },
+      during: async (handle, l) => {
+        for (let i = 0; i < 600; i++) {
+          if (l.journal().some((e) => e.op.includes('docker pull') || e.detail.includes('docker pull'))) break;
+          const p = await handle.query<DeployProgress>('progress').catch(() => undefined);
+          if (p?.currentStep.startsWith('5.') && p.checkpoints[2]?.passed) {
+            const d = await handle.describe();
+            if ((d.raw.pendingActivities ?? []).some((a) => a.activityType?.name === 'ensureImagePulled')) break;
+          }
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        await handle.cancel();
+      },
+    });
+    try {
+      expect(progress.status).toBe('cancelled');
+      expect(progress.compensations.filter((c) => c.outcome === 'failed')).toEqual([]);
+      expectHostAsBefore(before, lab.state());
+    } finally {
+      await lab.stop();
+    }
+  });
+
+  it('rejects an invalid decision through the update validator and keeps waiting', async () => {
+    const { progress, lab } = await runDeploy({
+      decide: { frontend: 'openwebui' },
+      during: async (handle) => {
+        let p: DeployProgress | undefined;
+        for (let i = 0; i < 600 && !p?.pending.some((d) => d.decision === 'openwebui'); i++) {
+          p = await handle.query<DeployProgress>('progress').catch(() => undefined);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        const bad = await handle.executeUpdate('decideOpenwebui', { args: [{ choice: 'repurpose', by: 'test' }] }).catch((e: unknown) => e);
+        expect(bad).toBeInstanceOf(WorkflowUpdateFailedError);
+        expect(String((bad as WorkflowUpdateFailedError).cause?.message)).toMatch(/no GPU passthrough/);
+        await handle.signal('decideOpenwebui', { choice: 'explode' });
+        p = await handle.query<DeployProgress>('progress');
+        expect(p.status).toBe('running');
+        expect(p.rejected.map((r) => r.reason)).toEqual([expect.stringMatching(/unknown choice "explode"/)]);
+        expect(p.pending.map((d) => d.decision)).toContain('openwebui');
+        await handle.signal('decideOpenwebui', { choice: 'keep', by: 'signal-test' });
+      },
+    });
+    try {
+      expect(progress.status).toBe('completed');
+      expect(progress.decisions.find((d) => d.decision === 'openwebui')).toMatchObject({ choice: 'keep', by: 'signal-test', via: 'signal' });
+    } finally {
+      await lab.stop();
+    }
+  });
+
+  it('makes no changes on a second run against the same lab state', async () => {
+    const statePath = join(mkdtempSync(join(tmpdir(), 'lab-state-')), 'lab.json');
+    const first = await runDeploy({ labState: statePath, decide: { openwebui: 'keep', frontend: 'openwebui' } });
+    expect(first.progress.status).toBe('completed');
+    expect(first.progress.mutations).toBeGreaterThan(0);
+    const journalAfterFirst = first.lab.journal().length;
+    await first.lab.stop();
+    const second = await runDeploy({ labState: statePath, decide: { openwebui: 'keep', frontend: 'openwebui' } });
+    try {
+      expect(second.progress.status).toBe('completed');
+      expect(second.progress.mutations).toBe(0);
+      expect(second.lab.journal().length).toBe(journalAfterFirst);
+      expect(passed(second.progress)).toEqual([1, 2, 3, 4, 5, 6]);
+    } finally {
+      await second.lab.stop();
+    }
+  });
+});
