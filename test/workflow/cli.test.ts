@@ -1,0 +1,95 @@
+// The CLI contract: help works, bad flags and bad configs exit 2 with a clear message, and start nothing.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { parse, stringify } from 'yaml';
+import { main } from '../../src/client';
+import { sharedServerAddress } from '../harness/temporal';
+
+const seed = parse(readFileSync(join(__dirname, '..', '..', 'examples', 'seed-lab.yaml'), 'utf8')) as Record<string, any>;
+const dir = mkdtempSync(join(tmpdir(), 'cli-'));
+
+function configWith(edit: (c: Record<string, any>) => void): string {
+  const c = structuredClone(seed);
+  edit(c);
+  const path = join(dir, `c-${Math.random().toString(36).slice(2)}.yaml`);
+  writeFileSync(path, stringify(c));
+  return path;
+}
+
+async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const o = jest.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
+  const e = jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
+  try {
+    const code = await main(['node', 'pve-vllm', ...args]);
+    return { code, out, err };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+async function workflowCount(client: Client): Promise<number> {
+  let n = 0;
+  for await (const _ of client.workflow.list({ query: 'WorkflowType = "deploy"' })) n++;
+  return n;
+}
+
+describe('pve-vllm CLI', () => {
+  let client: Client;
+  beforeAll(async () => {
+    client = new Client({ connection: await Connection.connect({ address: sharedServerAddress() }) });
+  });
+  afterAll(async () => client.connection.close());
+
+  it.each([[['--help']], [['worker', '--help']], [['deploy', '--help']], [['decide', '--help']], [['demo', '--help']]])('%j prints help and exits 0', async (args) => {
+    const r = await run(args);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/Usage: pve-vllm/);
+  });
+
+  it.each([
+    [['deploy'], /required option '-c, --config <file>'/],
+    [['deploy', '--config', 'x.yaml', '--max-model-len', 'lots'], /--max-model-len: got "lots"; allowed: a positive integer/],
+    [['frobnicate'], /unknown command 'frobnicate'/],
+    [['status', 'id', '--colour'], /unknown option '--colour'/],
+    [['lab', '--fault', 'meteor'], /--fault: got "meteor"; allowed: pve-500/],
+    [['demo', '--decide', 'openwebui:keep'], /--decide: got "openwebui:keep"/],
+  ])('%j is bad input: exit 2 with a clear message', async (args, message) => {
+    const r = await run(args as string[]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(message);
+  });
+
+  it.each([
+    ['wrong type', (c: any) => (c.guests.vllm.cores = 'sixteen'), /guests\.vllm\.cores: got "sixteen"/],
+    ['missing field', (c: any) => delete c.proxmox.node, /proxmox\.node/],
+    ['CT id out of range', (c: any) => (c.guests.vllm.id = 42), /guests\.vllm\.id: got 42/],
+    ['bad CIDR', (c: any) => (c.guests.vllm.network.ip = '10.0.50.117/33'), /guests\.vllm\.network\.ip/],
+    ['unknown model', (c: any) => (c.model.id = 'acme/NoSuchModel-7B'), /model\.id/],
+    ['contradictory decisions', (c: any) => Object.assign(c.decisions, { openwebui: 'scrap', frontend: 'openwebui' }), /decisions/],
+    ['inline secret', (c: any) => (c.vllm.apiKey = 'sk-live-123'), /vllm\.apiKey/],
+    ['shell metacharacters in a hostname', (c: any) => (c.guests.vllm.hostname = 'vllm;reboot'), /guests\.vllm\.hostname/],
+    ['a model that does not fit', (c: any) => (c.model = { id: 'mistralai/Mixtral-8x7B-Instruct-v0.1', maxModelLen: 32768 }), /does not fit/],
+  ])('deploy with a config with %s exits 2, names the field and starts no workflow', async (_name, edit, message) => {
+    const before = await workflowCount(client);
+    const r = await run(['deploy', '--config', configWith(edit), '--address', sharedServerAddress()]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(message);
+    expect(r.err).not.toContain('sk-live-123');
+    expect(await workflowCount(client)).toBe(before);
+  });
+
+  it('plan explains the sizing and exits 0 for the design model, 2 with alternatives for Mixtral', async () => {
+    const ok = await run(['plan', '--config', join(__dirname, '..', '..', 'examples', 'seed-lab.yaml')]);
+    expect(ok.code).toBe(0);
+    expect(ok.out).toMatch(/Mistral-7B-Instruct-v0\.2-AWQ/);
+    expect(ok.out).toMatch(/checkpoint 1/);
+    const bad = await run(['plan', '--config', join(__dirname, '..', '..', 'examples', 'seed-lab.yaml'), '--model', 'mistralai/Mixtral-8x7B-Instruct-v0.1']);
+    expect(bad.code).toBe(2);
+    expect(bad.out).toMatch(/Nearest configurations that fit/);
+  });
+});
