@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { configDigest, effectiveConfig, renderConfigFile } from './guest-config';
 import {
-  NVIDIA_BDF, emptyRuntime, type FaultName, type Guest, type JournalEntry, type LabState, type PciDevice,
+  NVIDIA_BDF, templateRuntime, type FaultName, type Guest, type JournalEntry, type LabState, type PciDevice,
   type TaskRecord, type Via,
 } from './state';
 
@@ -265,7 +265,7 @@ export class LabHost extends EventEmitter<HostEvents> {
     }
     const g: Guest = { vmid, type: 'lxc', status: 'stopped', config: { ...config }, lxc: [], pending: {}, startedAt: 0, pid: 0 };
     this.state.guests[String(vmid)] = g;
-    this.state.runtimes[String(vmid)] = emptyRuntime();
+    this.state.runtimes[String(vmid)] = templateRuntime();
     this.record(via, 'ct.create', vmid, `create ${config.hostname ?? ''}`.trim());
     this.emit('guestCreated', g);
     return g;

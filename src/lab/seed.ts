@@ -50,6 +50,16 @@ const GPU_LXC_LINES: Array<[string, string]> = [
   ['lxc.mount.entry', '/dev/dri dev/dri none bind,optional,create=dir'],
 ];
 
+/** Packages on the PVE host that the commands care about (sudo is not part of a PVE install). */
+function hostRuntime(): ReturnType<typeof emptyRuntime> {
+  const rt = emptyRuntime();
+  rt.packages = ['ca-certificates', 'curl', 'wget', 'git', 'gnupg', 'pciutils', 'pve-manager'];
+  rt.services = { 'pveproxy.service': 'active', 'pvedaemon.service': 'active', 'ssh.service': 'active' };
+  rt.enabledServices = Object.keys(rt.services);
+  rt.aptUpdated = true;
+  return rt;
+}
+
 export function designState(keys: LabKeys): LabState {
   const vm151: Guest = {
     vmid: 151, type: 'qemu', status: 'running', lxc: [], pending: {}, startedAt: T0, pid: 2151,
@@ -104,11 +114,13 @@ export function designState(keys: LabKeys): LabState {
     tags: 'community-script;ai',
   }, GPU_LXC_LINES.map(([k, v]) => [k, v]));
   const rt116 = emptyRuntime();
-  rt116.packages = ['curl', 'git', 'python3'];
+  rt116.packages = ['ca-certificates', 'curl', 'wget', 'git', 'python3', 'openssh-server'];
+  rt116.aptUpdated = true;
   rt116.services = { 'open-webui.service': 'active', 'ssh.service': 'active' };
   rt116.enabledServices = ['open-webui.service', 'ssh.service'];
   const rt118 = emptyRuntime();
-  rt118.packages = ['curl', 'git', 'python3'];
+  rt118.packages = ['ca-certificates', 'curl', 'wget', 'git', 'python3', 'openssh-server'];
+  rt118.aptUpdated = true;
   rt118.services = { 'comfyui.service': 'active', 'ssh.service': 'active' };
   rt118.enabledServices = ['comfyui.service', 'ssh.service'];
   // The ComfyUI script installed a CT userspace driver matching the host so the GPU works once bound.
@@ -146,7 +158,7 @@ export function designState(keys: LabKeys): LabState {
       rootPassword: randomBytes(12).toString('base64url'),
     },
     tasks: [],
-    runtimes: { '116': rt116, '118': rt118 },
+    runtimes: { host: hostRuntime(), '116': rt116, '118': rt118 },
     files: {},
     journal: [],
     seq: 0,

@@ -140,6 +140,11 @@ export interface DockerContainer {
   startedAt: number;
   logs: string[];
   restart: string;
+  /** GPU reservation (compose `deploy.resources.reservations.devices` / `--gpus`). */
+  gpu: boolean;
+  /** VRAM the process holds once running (0 while starting or failed). */
+  gpuMiB: number;
+  pid: number;
 }
 
 /** Per-container runtime facts that are not files (packages, services, docker engine). */
@@ -148,6 +153,8 @@ export interface CtRuntime {
   services: Record<string, 'active' | 'inactive' | 'failed'>; // systemd unit -> state
   enabledServices: string[];
   aptUpdated: boolean;
+  /** Repositories (sources.list.d file names) whose indexes were fetched by the last `apt-get update`. */
+  aptRepos?: string[];
   /** Userspace NVIDIA driver version installed in the CT ('' = none). */
   nvidiaUserspace: string;
   docker: { images: DockerImage[]; containers: DockerContainer[]; runtimes: string[] };
@@ -212,6 +219,15 @@ export function emptyRuntime(): CtRuntime {
     nvidiaUserspace: '',
     docker: { images: [], containers: [], runtimes: ['io.containerd.runc.v2', 'runc'] },
   };
+}
+
+/** What a CT made from the Debian 12 standard template has installed (no apt lists yet: `apt-get update` first). */
+export function templateRuntime(): CtRuntime {
+  const rt = emptyRuntime();
+  rt.packages = ['ca-certificates', 'curl', 'wget', 'openssh-server', 'python3'];
+  rt.services = { 'ssh.service': 'active', 'cron.service': 'active' };
+  rt.enabledServices = ['ssh.service', 'cron.service'];
+  return rt;
 }
 
 export { designState } from './seed';

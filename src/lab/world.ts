@@ -1,0 +1,158 @@
+/**
+ * The lab's machines (the host and one per CT, each a just-bash `Bash` with its own filesystem) and the
+ * glue every simulated command needs: the host model, live output sinks of SSH sessions, and services.
+ */
+import { Bash } from 'just-bash';
+import type { ExecResult } from 'just-bash';
+import { LabFs, ShellError } from './fs';
+import type { LabHost } from './host';
+import { emptyRuntime, type CtRuntime } from './state';
+import { WriteError, devProvider, procProvider, pveProvider, sysProvider } from './virtual';
+import { baseFiles } from './base-files';
+import type { GpuReading } from './cmd-gpu';
+
+export interface Machine {
+  key: string; // 'host' or the CT vmid
+  vmid: number | null;
+  fs: LabFs;
+  bash: Bash;
+}
+
+/** Where a command can push output while it is still running (docker pull progress). */
+export interface LiveSink {
+  write(chunk: string, stream: 'stdout' | 'stderr'): void;
+  /** Drop the SSH connection (the `ssh-drop` fault). */
+  drop(): void;
+}
+
+/** Hooks into the HTTP services (vLLM, OpenWebUI, ComfyUI) the commands start and stop. */
+export interface ServiceHooks {
+  containerStarted(vmid: number, containerId: string): void;
+  containerStopped(vmid: number, containerId: string): void;
+  serviceRestarted(vmid: number, unit: string): void;
+  /** Answer an HTTP request from inside a machine (curl); `null` = nothing listens there. */
+  request(fromVmid: number | null, url: URL, init: { method: string; headers: Record<string, string>; body?: string }): Promise<{ status: number; headers: Record<string, string>; body: string } | null>;
+}
+
+export type CommandFactory = (world: World, m: Machine) => Array<import('just-bash').Command>;
+
+export class World {
+  readonly machines = new Map<string, Machine>();
+  readonly sinks = new Map<string, LiveSink>();
+  services: ServiceHooks | null = null;
+  private factories: CommandFactory[] = [];
+
+  constructor(readonly host: LabHost) {
+    host.gpuInUse = () => this.gpuInUse();
+  }
+
+  /** The PID of a running process that holds the NVIDIA GPU (a GPU container in a running CT), else null. */
+  gpuInUse(): number | null {
+    for (const [key, rt] of Object.entries(this.host.state.runtimes)) {
+      if (this.host.guest(Number(key))?.status !== 'running') continue;
+      const c = rt.docker.containers.find((x) => x.gpu && x.state === 'running' && x.gpuMiB > 0);
+      if (c) return c.pid;
+    }
+    return null;
+  }
+
+  /** dockerd re-reads /etc/docker/daemon.json on restart: registered runtimes follow the file. */
+  dockerRestarted(m: Machine): void {
+    void this.reloadDockerRuntimes(m);
+  }
+
+  private async reloadDockerRuntimes(m: Machine): Promise<void> {
+    const rt = this.runtime(m.key);
+    const base = ['io.containerd.runc.v2', 'runc'];
+    try {
+      const conf = JSON.parse(await m.fs.readFile('/etc/docker/daemon.json')) as { runtimes?: Record<string, unknown> };
+      rt.docker.runtimes = [...base, ...Object.keys(conf.runtimes ?? {})];
+    } catch {
+      rt.docker.runtimes = base;
+    }
+  }
+
+  gpuReading(): GpuReading {
+    const processes: GpuReading['processes'] = [];
+    for (const [key, rt] of Object.entries(this.host.state.runtimes)) {
+      if (this.host.guest(Number(key))?.status !== 'running') continue;
+      for (const c of rt.docker.containers) {
+        if (c.gpu && c.state === 'running' && c.gpuMiB > 0) processes.push({ pid: c.pid, name: 'python3', usedMiB: c.gpuMiB });
+      }
+    }
+    const used = processes.reduce((a, p) => a + p.usedMiB, 0);
+    return { usedMiB: used > 0 ? used + 283 : 1, utilization: 0, processes };
+  }
+
+  addCommands(f: CommandFactory): void {
+    this.factories.push(f);
+  }
+
+  runtime(key: string): CtRuntime {
+    let rt = this.host.state.runtimes[key];
+    if (!rt) {
+      rt = emptyRuntime();
+      this.host.state.runtimes[key] = rt;
+    }
+    return rt;
+  }
+
+  machine(key: string): Machine | undefined {
+    return this.machines.get(key);
+  }
+
+  /** Build (or rebuild) a machine. `files` = saved files (from statePath) or the base image. */
+  createMachine(key: string, files?: Record<string, string>): Machine {
+    const vmid = key === 'host' ? null : Number(key);
+    const fs = new LabFs(files ?? baseFiles(this.host, vmid));
+    fs.providers.push(procProvider(this.host));
+    if (vmid === null) {
+      fs.providers.push(pveProvider(this.host, () => undefined), sysProvider(this.host), devProvider((n) => this.hostNodeVisible(n)));
+    } else {
+      fs.providers.push(devProvider((n) => this.ctNodeVisible(vmid, n)));
+    }
+    const bash = new Bash({ fs, cwd: '/root', env: { HOME: '/root', USER: 'root' }, commands: undefined });
+    const m: Machine = { key, vmid, fs, bash };
+    for (const f of this.factories) for (const c of f(this, m)) bash.registerCommand(c);
+    this.machines.set(key, m);
+    return m;
+  }
+
+  /** /dev/nvidia* on the host: nvidiactl with the module, nvidia0 once the GPU is bound, uvm with nvidia_uvm. */
+  hostNodeVisible(node: string): boolean {
+    const mods = this.host.state.node.modules;
+    if (!mods.includes('nvidia')) return false;
+    if (node.startsWith('nvidia-uvm')) return mods.includes('nvidia_uvm');
+    if (node === 'nvidia0') return this.host.nvidiaLoaded();
+    return true;
+  }
+
+  /** A CT sees a node only if the host has it and the CT config passes it through (devN or raw lxc lines). */
+  ctNodeVisible(vmid: number, node: string): boolean {
+    const g = this.host.guest(vmid);
+    if (!g || g.status !== 'running' || !this.hostNodeVisible(node)) return false;
+    const path = `/dev/${node}`;
+    for (const [k, v] of Object.entries(g.config)) {
+      if (/^dev\d+$/.test(k) && (v.split(',')[0] ?? '').replace(/^path=/, '') === path) return true;
+    }
+    const major = node.startsWith('nvidia-uvm') ? 508 : 195;
+    const allowed = g.lxc.some(([k, v]) => /^lxc\.cgroup2?\.devices\.allow$/.test(k) && (v.trim() === 'a' || new RegExp(`^c ${major}:(\\*|\\d+) r?w?m?`).test(v.trim())));
+    const mounted = g.lxc.some(([k, v]) => k === 'lxc.mount.entry' && (v.split(/\s+/)[0] === path || v.split(/\s+/)[0] === '/dev'));
+    return allowed && mounted;
+  }
+
+  /**
+   * Run a command line the way `bash -c` would on this machine. Kernel write errors abort the line with
+   * bash's own message (just-bash has no errno path for a failing redirect).
+   */
+  async run(m: Machine, script: string, opts: { stdin?: string; env: Record<string, string>; cwd?: string }): Promise<ExecResult> {
+    try {
+      return await m.bash.exec(script, { stdin: opts.stdin ?? '', env: opts.env, cwd: opts.cwd ?? opts.env.HOME ?? '/root' });
+    } catch (e) {
+      if (e instanceof WriteError) return { stdout: '', stderr: `bash: line 1: echo: write error: ${e.errnoText}\n`, exitCode: 1 };
+      if (e instanceof ShellError) return { stdout: '', stderr: `bash: line 1: ${e.text}\n`, exitCode: 1 };
+      const msg = e instanceof Error ? e.message : String(e);
+      return { stdout: '', stderr: `bash: ${msg}\n`, exitCode: 1 };
+    }
+  }
+}
