@@ -97,3 +97,32 @@ it('pages task logs with start/limit and reports the total', async () => {
   const bad = await raw(h, 'GET', '/nodes/pve/tasks/UPID:nope/status', { headers: tokenHeader(h) });
   expect(bad.json).toEqual({ data: null, message: 'Parameter verification failed.\n', errors: { upid: 'unable to parse worker upid' } });
 });
+
+it('VM config: POST runs a qmconfig worker that logs the change; qemu-server texts for digest and root-only hostpci', async () => {
+  const px = tokenClient(h);
+  const upid = await px.nodes.$('pve').qemu.$(151).config.$post({ onboot: false });
+  const res = await waitTask(h, upid);
+  expect(res).toEqual({ exitstatus: 'OK', log: ['update VM 151: -onboot 0', 'TASK OK'] });
+  expect(h.host.guest(151)?.config.onboot).toBe('0');
+
+  const refused = await waitTask(h, await px.nodes.$('pve').qemu.$(151).config.$post({ hostpci0: '0000:01:00.0,pcie=1' }));
+  expect(refused.exitstatus).toBe("only root can set 'hostpci0' config for non-mapped devices");
+
+  const stale = await raw(h, 'PUT', '/nodes/pve/qemu/151/config', { headers: tokenHeader(h), form: { onboot: '1', digest: '0'.repeat(40) } });
+  expect([stale.status, stale.reason]).toEqual([500, 'checksum mismatch (file change by other user?)']);
+  const both = await raw(h, 'PUT', '/nodes/pve/qemu/151/config', { headers: tokenHeader(h), form: { onboot: '1', delete: 'onboot' } });
+  expect(both.json).toEqual({ data: null, message: 'Parameter verification failed.\n', errors: { delete: "you can't use '-onboot' and -delete onboot' at the same time" } });
+  const unknown = await raw(h, 'PUT', '/nodes/pve/qemu/151/config', { headers: tokenHeader(h), form: { delete: 'bogus' } });
+  expect((unknown.json as { errors: object }).errors).toEqual({ delete: "unknown option 'bogus'" });
+});
+
+it('a token cannot create a CT with keyctl (root-only feature), but may with nesting alone', async () => {
+  const denied = await raw(h, 'POST', '/nodes/pve/lxc', { headers: tokenHeader(h), form: { vmid: '117', ostemplate: TEMPLATE, rootfs: 'local-lvm:8', features: 'nesting=1,keyctl=1' } });
+  expect([denied.status, denied.reason]).toEqual([403, 'Permission check failed (changing feature flags (except nesting) is only allowed for root@pam)']);
+  expect(h.host.guest(117)).toBeUndefined();
+  const bind = await raw(h, 'POST', '/nodes/pve/lxc', { headers: tokenHeader(h), form: { vmid: '117', ostemplate: TEMPLATE, rootfs: 'local-lvm:8', mp0: '/srv/models,mp=/models' } });
+  expect(bind.reason).toBe('Permission check failed (mount point type bind is only allowed for root@pam)');
+  const ok = await raw(h, 'POST', '/nodes/pve/lxc', { headers: tokenHeader(h), form: { vmid: '117', ostemplate: TEMPLATE, rootfs: 'local-lvm:8', features: 'nesting=1' } });
+  expect(ok.status).toBe(200);
+  await waitTask(h, (ok.json as { data: string }).data);
+});

@@ -19,6 +19,13 @@ export function configOptionKeys(): (opt: string) => boolean {
   return (opt) => !apiOnly.has(opt) && schemaFor(props, opt) !== undefined;
 }
 
+/** PVE::QemuServer::option_exists: a key of the VM config schema. */
+export function vmOptionExists(): (opt: string) => boolean {
+  const props = SCHEMA['/nodes/{node}/qemu/{vmid}/config']?.PUT?.parameters.properties ?? {};
+  const apiOnly = new Set(['node', 'vmid', 'delete', 'revert', 'digest', 'skiplock', 'force', 'background_delay']);
+  return (opt) => !apiOnly.has(opt) && schemaFor(props, opt) !== undefined;
+}
+
 /** storage_check_enabled + the content check create_vm does for container volumes. */
 export function ensureStorage(host: LabHost, sid: string, content: 'rootdir' | 'vztmpl' | 'backup'): void {
   const st = host.state.storage.find((s) => s.storage === sid);

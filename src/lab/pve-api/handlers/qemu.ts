@@ -9,6 +9,7 @@ import { splitList } from '../formats';
 import { checkNode, flag, isRootPam, str, vmidOf, type Ctx, type Route } from '../routes';
 import { qemuStatus } from './guest-info';
 import { checkHostpciPerm } from './perms';
+import { vmOptionExists } from './lxc-create';
 
 const API_ONLY = new Set(['node', 'vmid', 'digest', 'delete', 'revert', 'skiplock', 'force', 'background_delay']);
 
@@ -16,29 +17,70 @@ function skiplockCheck(ctx: Ctx): void {
   if (flag(ctx, 'skiplock') && !isRootPam(ctx)) throw paramError({ skiplock: 'Only root may use this option.' });
 }
 
-/** The update_vm checks and write; shared by PUT (answered directly) and POST (run in a qmconfig worker). */
-function applyConfig(ctx: Ctx): void {
+interface VmUpdate {
+  vmid: number;
+  set: Record<string, string>;
+  del: string[];
+  revert: string[];
+  digest?: string;
+}
+
+/** The part of qemu-server update_vm_api that runs before any worker: option sanity, then load_and_check_config. */
+function precheck(ctx: Ctx): VmUpdate {
   const { host } = ctx;
   const vmid = vmidOf(ctx);
   const set: Record<string, string> = {};
   for (const [k, v] of Object.entries(ctx.params)) if (!API_ONLY.has(k)) set[k] = Array.isArray(v) ? v.join(',') : v;
-  const del = splitList(str(ctx, 'delete') ?? '');
-  const g = host.requireGuest(vmid, 'qemu');
-  if (g.config.lock && !flag(ctx, 'skiplock')) throw dieError(`VM is locked (${g.config.lock})`);
-  const digest = str(ctx, 'digest');
-  if (digest && digest !== host.digest(vmid)) throw dieError('detected modified configuration - file changed by other user? Try again.');
-  const old = effectiveConfig(g);
+  const delStr = str(ctx, 'delete') ?? '';
+  const revStr = str(ctx, 'revert') ?? '';
+  if (!delStr && !revStr && Object.keys(set).length === 0) throw dieError('no options specified');
+  const known = vmOptionExists();
+  const revert = splitList(revStr);
+  for (const opt of revert) {
+    if (!known(opt)) throw paramError({ revert: `unknown option '${opt}'` });
+    if (set[opt] !== undefined) throw paramError({ delete: `you can't use '-${opt}' and -revert ${opt}' at the same time` });
+  }
+  const del = splitList(delStr).map((o) => (o === 'cdrom' ? 'ide2' : o));
   for (const opt of del) {
+    // (sic) both messages lack the opening quote before -delete/-revert, as in qemu-server
     if (set[opt] !== undefined) throw paramError({ delete: `you can't use '-${opt}' and -delete ${opt}' at the same time` });
+    if (revert.includes(opt)) throw paramError({ revert: `you can't use '-delete ${opt}' and -revert ${opt}' at the same time` });
+    if (!known(opt)) throw paramError({ delete: `unknown option '${opt}'` });
+  }
+  const digest = str(ctx, 'digest') || undefined;
+  checkLoaded(ctx, vmid, digest);
+  return { vmid, set, del, revert, digest };
+}
+
+/** load_and_check_config: the VM must exist, the digest match (qemu-server's own text), no lock. */
+function checkLoaded(ctx: Ctx, vmid: number, digest: string | undefined): void {
+  const g = ctx.host.requireGuest(vmid, 'qemu');
+  if (digest && digest !== ctx.host.digest(vmid)) throw dieError('checksum mismatch (file change by other user?)');
+  if (g.config.lock && !flag(ctx, 'skiplock')) throw dieError(`VM is locked (${g.config.lock})`);
+}
+
+/** updatefn: re-check under the lock, the root-only hostpci rule, then write (pending when running). */
+function update(ctx: Ctx, u: VmUpdate, log?: (line: string) => void): void {
+  const { host } = ctx;
+  checkLoaded(ctx, u.vmid, u.digest);
+  const g = host.requireGuest(u.vmid, 'qemu');
+  const paramarr = [...Object.keys(u.set).sort().map((k) => `-${k} ${u.set[k] ?? ''}`), ...(u.del.length ? [`-delete ${u.del.join(',')}`] : [])];
+  log?.(`update VM ${u.vmid}: ${paramarr.join(' ')}`);
+  const old = effectiveConfig(g);
+  for (const opt of u.del) {
     if (/^hostpci\d+$/.test(opt) && old[opt] !== undefined) checkHostpciPerm(ctx.caller.authid, opt, old[opt] ?? '');
   }
-  for (const [opt, value] of Object.entries(set)) {
+  for (const [opt, value] of Object.entries(u.set)) {
     if (!/^hostpci\d+$/.test(opt)) continue;
     if (old[opt] !== undefined) checkHostpciPerm(ctx.caller.authid, opt, old[opt] ?? '');
     checkHostpciPerm(ctx.caller.authid, opt, value);
   }
-  if (Object.keys(set).length === 0 && del.length === 0) return;
-  host.updateConfig(vmid, 'qemu', set, del, 'api', digest || undefined);
+  if (u.revert.length > 0) {
+    for (const opt of u.revert) delete g.pending[opt];
+    delete g.raw;
+    host.record('api', 'vm.config', u.vmid, `revert ${u.revert.join(',')}`);
+  }
+  if (Object.keys(u.set).length > 0 || u.del.length > 0) host.updateConfig(u.vmid, 'qemu', u.set, u.del, 'api');
 }
 
 function guestTask(ctx: Ctx, type: string, ms: number, act: () => void): string {
@@ -73,7 +115,7 @@ export const qemuRoutes: Route[] = [
     handler: (ctx) => {
       checkNode(ctx);
       skiplockCheck(ctx);
-      applyConfig(ctx);
+      update(ctx, precheck(ctx));
       return null;
     },
   },
@@ -82,9 +124,10 @@ export const qemuRoutes: Route[] = [
     handler: (ctx) => {
       checkNode(ctx);
       skiplockCheck(ctx);
-      return ctx.tasks.start('qmconfig', String(vmidOf(ctx)), ctx.caller, async (t) => {
+      const u = precheck(ctx);
+      return ctx.tasks.start('qmconfig', String(u.vmid), ctx.caller, async (t) => {
         await t.delay(300);
-        applyConfig(ctx);
+        update(ctx, u, (line) => t.log(line));
       });
     },
   },
