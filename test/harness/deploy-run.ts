@@ -23,6 +23,8 @@ export interface RunOptions {
   /** called with the handle once started (cancel tests) */
   during?: (handle: WorkflowHandle, lab: Lab) => Promise<void>;
   configEdit?: (cfg: DeployConfig) => DeployConfig;
+  /** another Temporal server than the shared one (the UI test runs its own, with the Web UI) */
+  address?: string;
 }
 
 export interface RunResult {
@@ -34,9 +36,9 @@ export interface RunResult {
 
 let seq = 0;
 
-export async function withClient<T>(fn: (client: Client, nc: NativeConnection) => Promise<T>): Promise<T> {
-  const connection = await Connection.connect({ address: sharedServerAddress() });
-  const nc = await NativeConnection.connect({ address: sharedServerAddress() });
+export async function withClient<T>(fn: (client: Client, nc: NativeConnection) => Promise<T>, address = sharedServerAddress()): Promise<T> {
+  const connection = await Connection.connect({ address });
+  const nc = await NativeConnection.connect({ address });
   try {
     return await fn(new Client({ connection }), nc);
   } finally {
@@ -79,7 +81,7 @@ export async function runDeploy(opts: RunOptions = {}): Promise<RunResult> {
     });
     await deps.ssh.close();
     return { progress, lab, workflowId, deps };
-  });
+  }, opts.address);
 }
 
 function answerDecisions(handle: WorkflowHandle, decide: { openwebui?: string; frontend?: string }): { stop(): void } {
