@@ -3,11 +3,13 @@
  * commands from argv (quoted, never concatenated), scripts on stdin (so secrets never reach a process's argv),
  * uploads over SFTP with a `cat` fallback. Every failure is typed (errors.ts) so Temporal knows what to retry.
  */
+import { randomUUID } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
 import type { ClientChannel, SFTPWrapper } from 'ssh2';
 import { SshConnectionError, SshTimeoutError, SshUploadError } from './errors';
 import { quote } from './quote';
+import { KILL_RUN_SCRIPT, RUN_ID_ENV } from './ssh-kill';
 import { SshConnection, SshTarget, describeTarget } from './ssh-connection';
 
 export type { SshTarget } from './ssh-connection';
@@ -200,12 +202,20 @@ export class SshPool {
     return this.exec(target, argv, { ...rest, stdin: script });
   }
 
-  private run(target: SshTarget, command: string, opts: ExecOptions): Promise<ExecResult> {
+  private async run(target: SshTarget, command: string, opts: ExecOptions): Promise<ExecResult> {
     const label = describeTarget(target);
     opts.signal?.throwIfAborted();
-    return this.withConnection(target, (entry) =>
-      this.withChannelSlot(entry, () => runOnChannel(entry.conn, label, command, opts)),
+    const runId = randomUUID();
+    return await this.withConnection(target, (entry) =>
+      this.withChannelSlot(entry, () =>
+        runOnChannel(entry.conn, label, command, runId, opts, () => this.killRun(target, runId, opts.sudo)),
+      ),
     );
+  }
+
+  /** Best effort, in the background: the caller already has its timeout/cancel error (see ssh-kill.ts). */
+  private killRun(target: SshTarget, runId: string, sudo?: boolean): void {
+    this.script(target, KILL_RUN_SCRIPT, { args: [runId], sudo, timeoutMs: 15_000 }).catch(() => undefined);
   }
 
   // ---------- upload ----------
@@ -228,7 +238,14 @@ export class SshPool {
   }
 }
 
-function runOnChannel(conn: SshConnection, label: string, command: string, opts: ExecOptions): Promise<ExecResult> {
+function runOnChannel(
+  conn: SshConnection,
+  label: string,
+  command: string,
+  runId: string,
+  opts: ExecOptions,
+  killRun: () => void,
+): Promise<ExecResult> {
   return new Promise<ExecResult>((resolve, reject) => {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
@@ -249,15 +266,13 @@ function runOnChannel(conn: SshConnection, label: string, command: string, opts:
       cleanup();
       reject(e);
     };
-    // Stop the remote command: ask sshd to kill it (OpenSSH honours `signal` requests), then close the channel.
+    // Stop the remote command: ask sshd to kill its process group, then close the channel. Closing alone
+    // leaves e.g. `sleep` running on the host, since without a pty nothing hangs it up.
     const stopChannel = (): void => {
       if (!channel) return;
-      try {
-        channel.signal('KILL');
-      } catch {
-        // channel already half-closed: closing below is enough
-      }
+      sendKill(channel); // honoured by OpenSSH for non-root logins
       channel.close();
+      if (!conn.closed) killRun(); // root logins: find the run by its id and kill it
     };
     function onAbort(): void {
       stopChannel();
@@ -283,7 +298,7 @@ function runOnChannel(conn: SshConnection, label: string, command: string, opts:
       }
     };
 
-    conn.client.exec(command, (openErr, ch) => {
+    conn.client.exec(command, { env: { [RUN_ID_ENV]: runId } }, (openErr, ch) => {
       if (openErr) {
         fail(new SshConnectionError(label, `could not open a channel: ${openErr.message}`, { cause: openErr }));
         return;
@@ -329,6 +344,29 @@ function runOnChannel(conn: SshConnection, label: string, command: string, opts:
       else ch.end();
     });
   });
+}
+
+interface ChannelInternals {
+  outgoing?: { id?: number; state?: string };
+  _client?: { _protocol?: { signal(channelId: number, signal: string): void } };
+}
+
+/**
+ * Send an RFC 4254 `signal` request. ssh2's public `channel.signal()` is a no-op once we have sent EOF on
+ * stdin (it checks `writable`), yet the protocol allows requests until the channel closes and OpenSSH answers
+ * them with killpg() of the session; so the request goes through ssh2's protocol object (ssh2 is pinned).
+ */
+function sendKill(channel: ClientChannel): void {
+  const internals = channel as unknown as ChannelInternals;
+  const id = internals.outgoing?.id;
+  const state = internals.outgoing?.state;
+  // `eof` is where we normally are: stdin was closed right after the command started.
+  if (id === undefined || (state !== 'open' && state !== 'eof')) return;
+  try {
+    internals._client?._protocol?.signal(id, 'KILL');
+  } catch {
+    // the connection is already going away: closing the channel is all that is left to do
+  }
 }
 
 /** Upload over SFTP; resolves false when the host has no SFTP subsystem (caller falls back to `cat`). */

@@ -100,6 +100,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<TestSshd> {
     'KbdInteractiveAuthentication no',
     'PubkeyAuthentication yes',
     'MaxStartups 100',
+    'AcceptEnv LANG LC_*', // as Debian's and Proxmox's stock sshd_config
     'LogLevel VERBOSE',
     opts.sftp === false ? '' : 'Subsystem sftp /usr/lib/openssh/sftp-server',
     '',
