@@ -1,10 +1,11 @@
 /**
  * suggestAlternatives: the nearest configurations that do fit, nearest first: the same model with a
  * shorter context or another utilisation, an FP8 KV cache, another quantization of the same
- * architecture, and finally other listed models (most parameters first).
+ * architecture, CPU offload of 16-bit weights, and finally other listed models (most parameters first).
  */
 import { CATALOG, findFamily } from './catalog';
-import { MAX_SUGGESTED_UTILIZATION, assessFit, resolveModel } from './engine';
+import { GiB } from './arithmetic';
+import { MAX_SUGGESTED_UTILIZATION, TIGHT_MARGIN_SHARE, assessFit, resolveModel } from './engine';
 import type { Alternative, FitInput, FitResult, ModelSpec, Quantization } from './types';
 
 const usable = (r: FitResult): boolean => r.verdict === 'fits' || r.verdict === 'tight';
@@ -78,7 +79,19 @@ export function suggestAlternatives(input: FitInput): Alternative[] {
     }
   }
 
-  // 5. Other listed models, most parameters first: the most capable thing this GPU can run.
+  // 5. The design's original plan: keep part of 16-bit weights in host RAM (slow, but it starts).
+  if (spec && base.verdict === 'does-not-fit' && (base.quantization === 'fp16' || base.quantization === 'bf16')) {
+    const over = base.neededBytes - base.budgetBytes * (1 - TIGHT_MARGIN_SHARE / 2);
+    const offloadGb = Math.max(1, Math.ceil(over / GiB) + (input.cpuOffloadGb ?? 0));
+    const result = assessFit({ ...input, cpuOffloadGb: offloadGb });
+    // Beyond half the weights every token waits mostly on PCIe: not a configuration worth offering.
+    const offloaded = result.weightBytes - result.weightBytesOnGpu;
+    if (usable(result) && offloaded >= offloadGb * GiB && offloaded <= result.weightBytes / 2) {
+      out.push({ kind: 'cpu-offload', summary: `--cpu-offload-gb ${offloadGb} (weights cross PCIe every token: slow)`, change: { cpuOffloadGb: offloadGb }, result });
+    }
+  }
+
+  // 6. Other listed models, most parameters first: the most capable thing this GPU can run.
   const others: Alternative[] = [];
   for (const other of [...custom, ...CATALOG]) {
     if (family && other.id === family.id) continue;

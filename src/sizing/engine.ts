@@ -19,6 +19,8 @@ export const DEFAULT_GPU_MEMORY_UTILIZATION = 0.9;
 export const MAX_SUGGESTED_UTILIZATION = 0.95;
 /** Below this margin (share of the budget) a fit is called tight: request bursts and fragmentation eat it. */
 export const TIGHT_MARGIN_SHARE = 0.1;
+/** Offloaded weights live in the container's RAM beside vLLM itself; leave it a quarter. */
+export const HOST_OFFLOAD_SHARE = 0.75;
 /** Contexts are suggested in steps of this many tokens. */
 export const CONTEXT_STEP = 256;
 /** A model that cannot reach this context (or its native one if smaller) only fits with a reduced context. */
@@ -161,14 +163,20 @@ export function assessFit(input: FitInput): FitResult {
   const freeShare = (vramBytes - otherMiB * 1024 * 1024) / vramBytes;
   const maxUtil = floor2(Math.min(MAX_SUGGESTED_UTILIZATION, freeShare - 0.01));
   const freeTooLow = otherMiB > 0 && u > freeShare;
+  const hostMiB = input.hostMemoryMiB;
+  const offloadTooBig = hostMiB !== undefined && offloadGb * 1024 > hostMiB * HOST_OFFLOAD_SHARE;
 
   let verdict: Verdict;
   if (reasons.length > 0) verdict = 'unsupported';
-  else if (freeTooLow || marginBytes < 0) verdict = 'does-not-fit';
+  else if (freeTooLow || offloadTooBig || marginBytes < 0) verdict = 'does-not-fit';
   else if (marginBytes < TIGHT_MARGIN_SHARE * budgetBytes || (largest ?? 0) < Math.min(spec.nativeContext, FULL_CONTEXT_TARGET)) verdict = 'tight';
   else verdict = 'fits';
   if (freeTooLow && verdict === 'does-not-fit') {
     reasons.push(`only ${(freeShare * 100).toFixed(0)} % of the VRAM is free (${otherMiB} MiB held by other processes) but gpu_memory_utilization ${u} asks for ${(u * 100).toFixed(0)} %; vLLM refuses to start ("Free memory on device … is less than desired GPU memory utilization")`);
+  }
+
+  if (offloadTooBig && verdict === 'does-not-fit') {
+    reasons.push(`--cpu-offload-gb ${offloadGb} needs that much of the container's ${hostMiB} MiB RAM (at most ${Math.floor(((hostMiB as number) * HOST_OFFLOAD_SHARE) / 1024)} GiB leaves room for vLLM itself)`);
   }
 
   // Keep a working utilisation; otherwise the most that is safely free: vLLM turns the extra into KV cache.

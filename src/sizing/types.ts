@@ -79,6 +79,8 @@ export interface FitInput {
   cpuOffloadGb?: number;
   /** VRAM already held on the GPU by other processes (e.g. ComfyUI), MiB. */
   otherUsedMiB?: number;
+  /** RAM of the vLLM container, MiB; bounds --cpu-offload-gb when given. */
+  hostMemoryMiB?: number;
   /** Tokens of the profiling forward pass; default follows vLLM 0.6 (see reserve.ts). */
   maxNumBatchedTokens?: number;
   /** Specs from the deploy config, searched before the catalog. */
@@ -127,7 +129,7 @@ export interface FitResult {
   explanation: string[];
 }
 
-export type AlternativeKind = 'no-cpu-offload' | 'shorter-context' | 'utilization' | 'kv-cache-fp8' | 'quantization' | 'model';
+export type AlternativeKind = 'no-cpu-offload' | 'shorter-context' | 'utilization' | 'kv-cache-fp8' | 'quantization' | 'cpu-offload' | 'model';
 
 export interface Alternative {
   kind: AlternativeKind;

@@ -51,6 +51,19 @@ describe('suggestAlternatives', () => {
     expect(alts[0].change.gpuMemoryUtilization).toBeLessThanOrEqual(0.75);
   });
 
+  it('for a 16-bit model that almost fits offers CPU offload (the design\'s original plan), bounded by the container RAM', () => {
+    const input: FitInput = { model: 'mistralai/Mistral-7B-Instruct-v0.2', gpu: GPU, maxModelLen: 8192, hostMemoryMiB: 98304 };
+    const offload = suggestAlternatives(input).find((a) => a.kind === 'cpu-offload');
+    expect(offload?.change.cpuOffloadGb).toBeGreaterThan(0);
+    expect(usable(assessFit({ ...input, ...offload?.change }).verdict)).toBe(true);
+    // 70B in 16-bit would need ~120 GiB of host RAM: more than the 96 GiB container has
+    const big = suggestAlternatives({ model: 'meta-llama/Llama-3.1-70B-Instruct', gpu: GPU, maxModelLen: 8192, hostMemoryMiB: 98304 });
+    expect(big.some((a) => a.kind === 'cpu-offload')).toBe(false);
+    const r = assessFit({ model: 'meta-llama/Llama-3.1-70B-Instruct', gpu: GPU, maxModelLen: 8192, hostMemoryMiB: 98304, cpuOffloadGb: 124 });
+    expect(r.verdict).toBe('does-not-fit');
+    expect(r.reasons.join(' ')).toMatch(/--cpu-offload-gb 124 needs that much of the container's 98304 MiB RAM \(at most 72 GiB/);
+  });
+
   it('offers user-described models too', () => {
     const custom = { ...(lookupModel('qwen2.5-3b') as NonNullable<ReturnType<typeof lookupModel>>), id: 'me/Tiny-3B', aliases: [], checkpoints: [] };
     const alts = suggestAlternatives({ model: 'mixtral-8x22b', gpu: GPU, customModels: [custom], maxModelLen: 8192 });
