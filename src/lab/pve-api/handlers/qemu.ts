@@ -27,7 +27,6 @@ interface VmUpdate {
 
 /** The part of qemu-server update_vm_api that runs before any worker: option sanity, then load_and_check_config. */
 function precheck(ctx: Ctx): VmUpdate {
-  const { host } = ctx;
   const vmid = vmidOf(ctx);
   const set: Record<string, string> = {};
   for (const [k, v] of Object.entries(ctx.params)) if (!API_ONLY.has(k)) set[k] = Array.isArray(v) ? v.join(',') : v;
