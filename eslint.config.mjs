@@ -28,7 +28,9 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': ['error', {
         paths: nodeBuiltins.flatMap((n) => [n, `node:${n}`]).map((name) => ({ name, message: 'Workflow code must stay deterministic: do this in an activity.' })),
-        patterns: [{ group: ['../adapters/*', '../activities/*', '!../activities/types'], message: 'Workflows import activities as types only.' }],
+      }],
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        patterns: [{ group: ['../adapters/*', '../activities/*', '../activities', '../config/load', '../lab/*'], allowTypeImports: true, message: 'Workflows import activities and adapters as types only.' }],
       }],
     },
   },

@@ -100,7 +100,7 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
     p.steps.push(rec);
     try {
       const out = await body();
-      Object.assign(rec, { status: 'done', endedAt: now() });
+      Object.assign(rec, { status: 'done', endedAt: now() }, typeof out === 'string' ? { detail: out } : {});
       return out;
     } catch (err) {
       Object.assign(rec, { status: 'failed', endedAt: now(), detail: errorText(err) });
@@ -143,9 +143,11 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
     let launch: VllmLaunch = fit.launch;
 
     // 1. Connect to Proxmox host
-    const facts = await step(1, 'Connect to Proxmox host', () =>
-      call('inspectHost', `Connect to ${cfg.proxmox.host}: PVE version, GPUs, who holds ${gpu}`, [cfg]),
-    );
+    await step(1, 'Connect to Proxmox host', async () => {
+      const facts = await call('inspectHost', `Connect to ${cfg.proxmox.host}: PVE version, GPUs, who holds ${gpu}`, [cfg]);
+      const holder = facts.gpuHolder ? `held by VM ${facts.gpuHolder.vmid} (${facts.gpuHolder.status}, onboot ${facts.gpuHolder.onboot ? 1 : 0})` : 'held by no VM';
+      return `PVE ${facts.pveVersion}; ${facts.gpu.name} ${gpu} on ${facts.gpu.driver ?? 'no driver'}, ${holder}; host driver ${facts.hostDriverPackageVersion ?? facts.hostDriverVersion ?? 'not installed'}`;
+    });
 
     // 2. Create new user, install Claude Code -> checkpoint 1
     await step(2, `Create user ${cfg.admin.user}, install Claude Code`, async () => {
