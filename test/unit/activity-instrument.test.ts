@@ -1,0 +1,45 @@
+// Every activity heartbeats (so a killed worker is noticed fast) and turns permanent adapter errors into
+// non-retryable failures; checked in Temporal's MockActivityEnvironment.
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { instrument, reportProgress } from '../../src/activities/deps';
+import { HostKeyMismatchError, SshConnectionError } from '../../src/adapters/errors';
+
+describe('instrument()', () => {
+  it('heartbeats at once, every second, and with reported progress', async () => {
+    const env = new MockActivityEnvironment();
+    const beats: unknown[] = [];
+    env.on('heartbeat', (d: unknown) => beats.push(d));
+    const act = instrument(async () => {
+      reportProgress('pulling vllm/vllm-openai: 3/12 layers');
+      await new Promise((r) => setTimeout(r, 1100));
+      return 'ok';
+    });
+    await expect(env.run(act)).resolves.toBe('ok');
+    expect(beats[0]).toBeUndefined();
+    expect(beats).toContain('pulling vllm/vllm-openai: 3/12 layers');
+    expect(beats.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('marks permanent adapter errors non-retryable with their class name as the type', async () => {
+    const env = new MockActivityEnvironment();
+    const act = instrument(async () => {
+      throw new HostKeyMismatchError('root@10.0.50.10:22', 'SHA256:aaa', 'SHA256:bbb');
+    });
+    const err = (await env.run(act).catch((e: unknown) => e)) as ApplicationFailure;
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    expect(err.nonRetryable).toBe(true);
+    expect(err.type).toBe('HostKeyMismatchError');
+    expect(err.message).toMatch(/expected SHA256:aaa, got SHA256:bbb/);
+  });
+
+  it('lets retryable errors through unchanged so Temporal retries them', async () => {
+    const env = new MockActivityEnvironment();
+    const act = instrument(async () => {
+      throw new SshConnectionError('root@h:22', 'connection reset');
+    });
+    const err = await env.run(act).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SshConnectionError);
+    expect((err as Error).name).toBe('SshConnectionError');
+  });
+});
