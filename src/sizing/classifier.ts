@@ -6,6 +6,7 @@
  */
 
 export type VllmFailureCause =
+  | 'container-toolkit'
   | 'nvml-mismatch'
   | 'driver-too-old'
   | 'awq-unsupported'
@@ -52,6 +53,24 @@ function withRetry(estimate: number, base: string, asked: number | undefined): O
 
 /** Ordered most specific first: environment faults explain the memory symptoms that follow them. */
 const RULES: readonly Rule[] = [
+  {
+    // Not a vLLM text: docker refuses to start the container (host-commands.md §7, nvidia-container-cli).
+    cause: 'container-toolkit',
+    patterns: [
+      /nvidia-container-cli: mount error: failed to add device rules/i,
+      /load library failed: libnvidia-ml\.so\.1/i,
+      /could not select device driver "[^"]*" with capabilities: \[\[gpu\]\]/i,
+    ],
+    diagnose: (m) => {
+      const text = m[0].toLowerCase();
+      const [explanation, remedy] = text.includes('device rules')
+        ? ['The NVIDIA container hook cannot manage device cgroups inside the LXC (cgroup v2 device filters are not visible there).', 'Set no-cgroups = true in /etc/nvidia-container-runtime/config.toml inside the LXC (nvidia-ctk config --set nvidia-container-cli.no-cgroups=true --in-place) and restart docker.']
+        : text.includes('libnvidia-ml')
+          ? ['The NVIDIA driver libraries are not installed inside the LXC, so the container hook cannot load libnvidia-ml.so.1.', 'Install the NVIDIA user-space driver of the host\'s exact version inside the LXC (without the kernel module).']
+          : ['Docker has no NVIDIA runtime registered: the NVIDIA Container Toolkit is missing or not configured in the LXC.', 'Install nvidia-container-toolkit in the LXC, run nvidia-ctk runtime configure --runtime=docker and restart docker.'];
+      return { explanation, remedy, retryable: false };
+    },
+  },
   {
     cause: 'nvml-mismatch',
     patterns: [/Failed to initialize NVML: Driver\/library version mismatch/i, /nvml error: driver\/library version mismatch/i],

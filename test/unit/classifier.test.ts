@@ -19,6 +19,8 @@ const EXPECTED: Record<string, VllmFailureCause | null> = {
   'driver-too-old.log': 'driver-too-old',
   'driver-too-old-container-cli.log': 'driver-too-old',
   'nvml-mismatch.log': 'nvml-mismatch',
+  'container-toolkit-device-rules.log': 'container-toolkit',
+  'container-toolkit-libnvidia-ml.log': 'container-toolkit',
   'healthy-v08.log': null,
 };
 
@@ -89,6 +91,16 @@ describe('details parsed out of the messages', () => {
   it('CUDA OOM: names the failed allocation', () => {
     expect(primaryVllmFailure(read('cuda-oom.log'))?.explanation).toMatch(/allocating 224\.00 MiB/);
     expect(primaryVllmFailure('RuntimeError: CUDA out of memory')?.cause).toBe('cuda-oom');
+  });
+});
+
+describe('container toolkit', () => {
+  it('tells the cgroup device-rule failure from missing libraries and a missing runtime', () => {
+    expect(primaryVllmFailure(read('container-toolkit-device-rules.log'))?.remedy).toMatch(/no-cgroups = true/);
+    expect(primaryVllmFailure(read('container-toolkit-libnvidia-ml.log'))?.remedy).toMatch(/user-space driver/);
+    const d = primaryVllmFailure('docker: Error response from daemon: could not select device driver "nvidia" with capabilities: [[gpu]].');
+    expect(d?.cause).toBe('container-toolkit');
+    expect(d?.remedy).toMatch(/nvidia-ctk runtime configure/);
   });
 });
 
