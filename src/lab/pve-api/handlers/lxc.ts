@@ -24,8 +24,9 @@ function skiplockCheck(ctx: Ctx): void {
   if (flag(ctx, 'skiplock') && !isRootPam(ctx)) throw paramError({ skiplock: 'Only root may use this option.' });
 }
 
-function ctExists(host: LabHost, vmid: number): void {
-  host.requireGuest(vmid, 'lxc');
+function isRunningCt(host: LabHost, vmid: number): boolean {
+  const g = host.guest(vmid);
+  return g?.type === 'lxc' && g.status === 'running';
 }
 
 /** `STORAGE:SIZE` → a new volume `STORAGE:vm-<id>-disk-<n>,size=<SIZE>G` on that storage. */
@@ -147,7 +148,7 @@ function startCt(ctx: Ctx): string {
   checkNode(ctx);
   skiplockCheck(ctx);
   const vmid = vmidOf(ctx);
-  if (ctx.host.guest(vmid)?.type === 'lxc' && ctx.host.guest(vmid)?.status === 'running') throw dieError(`CT ${vmid} already running`);
+  if (isRunningCt(ctx.host, vmid)) throw dieError(`CT ${vmid} already running`);
   return ctx.tasks.start('vzstart', String(vmid), ctx.caller, async (t) => {
     await t.delay(1500);
     ctx.host.startGuest(vmid, 'lxc', 'api');
@@ -158,8 +159,8 @@ function stopCt(ctx: Ctx, mode: 'stop' | 'shutdown'): string {
   checkNode(ctx);
   skiplockCheck(ctx);
   const vmid = vmidOf(ctx);
-  ctExists(ctx.host, vmid);
-  if (ctx.host.guest(vmid)?.status !== 'running') throw dieError(`CT ${vmid} not running`);
+  // check_running only: a CT that does not exist is simply "not running" here
+  if (!isRunningCt(ctx.host, vmid)) throw dieError(`CT ${vmid} not running`);
   return ctx.tasks.start(mode === 'stop' ? 'vzstop' : 'vzshutdown', String(vmid), ctx.caller, async (t) => {
     await t.delay(mode === 'stop' ? 1000 : 4000);
     ctx.host.stopGuest(vmid, 'lxc', 'api', mode);
@@ -169,8 +170,7 @@ function stopCt(ctx: Ctx, mode: 'stop' | 'shutdown'): string {
 function rebootCt(ctx: Ctx): string {
   checkNode(ctx);
   const vmid = vmidOf(ctx);
-  ctExists(ctx.host, vmid);
-  if (ctx.host.guest(vmid)?.status !== 'running') throw dieError(`VM ${vmid} not running`); // (sic) "VM" in vm_reboot
+  if (!isRunningCt(ctx.host, vmid)) throw dieError(`VM ${vmid} not running`); // (sic) "VM" in vm_reboot
   return ctx.tasks.start('vzreboot', String(vmid), ctx.caller, async (t) => {
     await t.delay(4000);
     ctx.host.stopGuest(vmid, 'lxc', 'api', 'shutdown');

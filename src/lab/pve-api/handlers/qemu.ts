@@ -14,7 +14,9 @@ import { vmOptionExists } from './lxc-create';
 const API_ONLY = new Set(['node', 'vmid', 'digest', 'delete', 'revert', 'skiplock', 'force', 'background_delay']);
 
 function skiplockCheck(ctx: Ctx): void {
-  if (flag(ctx, 'skiplock') && !isRootPam(ctx)) throw paramError({ skiplock: 'Only root may use this option.' });
+  for (const opt of ['skiplock', 'keepActive']) {
+    if (flag(ctx, opt) && !isRootPam(ctx)) throw paramError({ [opt]: 'Only root may use this option.' });
+  }
 }
 
 interface VmUpdate {
