@@ -58,10 +58,12 @@ export function givenText(value: unknown, path: Path): string {
     // A well-formed reference names a variable or file, which is fine to echo; anything else may be the secret.
     if (typeof value === 'object' && !Array.isArray(value)) {
       const entries = Object.entries(value as Record<string, unknown>);
-      const isRef = entries.length > 0 && entries.every(([k, v]) => (k === 'env' || k === 'file') && typeof v === 'string' && SAFE_REF_VALUE.test(v));
+      const isRef = entries.length > 0 && entries.every(([k, v]) => (k === 'env' || k === 'file') && typeof v === 'string' && SAFE_REF_VALUE.test(v) && !UUID_RE.test(v));
       if (isRef) return JSON.stringify(value);
     }
-    return `(hidden: ${typeof value === 'object' ? describeShape(value) : `an inline ${typeof value}`} where a secret belongs)`;
+    // Not even the keys: a secret pasted as a key name is still a secret.
+    const shape = Array.isArray(value) ? 'a list' : typeof value === 'object' ? 'an object' : `an inline ${typeof value}`;
+    return `(hidden: ${shape} where a secret belongs)`;
   }
   if (typeof value === 'object') return describeShape(value);
   if (typeof value === 'string' && UUID_RE.test(value)) return '(hidden: a string that looks like an API token secret)';
@@ -208,9 +210,11 @@ export function issuesToProblems(root: AnySchema, raw: unknown, issues: readonly
       const known = knownKeysAt(root, issue.path);
       for (const key of issue.keys) {
         const near = known.filter((k) => editDistance(k, key) <= 2);
+        // A token pasted on a line of its own becomes a key; it is hidden like any other secret.
+        const shown = UUID_RE.test(key) || key.length > 64 ? '(hidden key)' : key;
         out.push({
-          path: pathText([...issue.path, key]),
-          given: `the unknown key ${JSON.stringify(key)}`,
+          path: pathText([...issue.path, shown]),
+          given: shown === key ? `the unknown key ${JSON.stringify(key)}` : 'a key that looks like a secret',
           allowed: known.length ? `only the keys ${known.join(', ')}` : 'no keys here',
           message: near.length ? `unknown key; did you mean ${near.join(' or ')}?` : 'unknown key (a misspelt setting would be silently ignored, so it is refused)',
         });

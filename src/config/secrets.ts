@@ -33,7 +33,10 @@ export const secretRef = field(
       if (!(keys.length === 1 && (keys[0] === 'env' || keys[0] === 'file'))) {
         ctx.addIssue({
           code: 'custom',
-          message: `has keys ${keys.join(', ') || '(none)'}; a secret reference has exactly one key, env or file`,
+          // The keys are not named: a secret pasted as a key would be printed.
+          message: keys.length
+            ? `has ${keys.length === 1 ? 'a key other than env or file' : `${keys.length} keys`}; a secret reference has exactly one key, env or file`
+            : 'is empty; a secret reference has exactly one key, env or file',
           params: { allowed: SECRET_ALLOWED },
         });
       }

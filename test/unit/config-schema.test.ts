@@ -188,6 +188,8 @@ const TABLE: BadCase[] = [
   bad('inline private key', 'admin.privateKey', '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----',
     { given: 'hidden', secret: 'b3BlbnNzaC1rZXktdjEAAAAA' }),
   bad('secret under a made-up key', 'proxmox.api.tokenSecret', { value: 'pw-9f8e7d' }, { given: 'hidden', secret: 'pw-9f8e7d' }),
+  bad('secret pasted as an unknown key', `proxmox.${UUID}`, 1, { path: 'proxmox.(hidden key)', given: 'looks like a secret', secret: UUID }),
+  bad('secret pasted as a key name', 'proxmox.api.tokenSecret', { [UUID]: true }, { given: 'hidden', secret: UUID }),
   bad('both env and file', 'vllm.apiKey', { env: 'A', file: '/b' }),
   bad('bad env name', 'vllm.apiKey', { env: 'VLLM KEY' }, { path: 'vllm.apiKey.env' }),
   bad('secret pasted as env name', 'vllm.apiKey', { env: UUID }, { path: 'vllm.apiKey.env', secret: UUID }),
