@@ -62,7 +62,8 @@ export function kvBytesPerToken(spec: ModelSpec, kvCacheDtype: KvCacheDtype): nu
  *    residual, normed input, attention output and the gate/up/act tensors alive at the MLP peak
  *    (top-k copies for a mixture of experts); plus the sampler's fp32 logits for 256 sequences.
  *  - Tokens of that pass: vLLM 0.6 (the pinned image) profiles max(max_model_len, 2048) tokens while
- *    chunked prefill is off (up to 32K context). Above 32K we keep 32768 rather than the smaller
+ *    chunked prefill is off, which it is up to 32K context (SchedulerConfig/EngineArgs defaults of the
+ *    V0 engine as we know them; UNVERIFIED against 0.6.4.post1 line by line). Above 32K we keep 32768 rather than the smaller
  *    chunked batch, so that a longer context never needs less memory (keeps the search monotone).
  *    vLLM ≥ 0.8 profiles 2048-8192 tokens, so there this is an over-estimate.
  */

@@ -51,6 +51,8 @@ const isQuantized = (q: Quantization): boolean => q === 'awq' || q === 'gptq' ||
 function refusals(spec: ModelSpec, q: Quantization, cc: number, input: FitInput, customModels: readonly ModelSpec[]): string[] {
   const reasons: string[] = [];
   const u = input.gpuMemoryUtilization ?? DEFAULT_GPU_MEMORY_UTILIZATION;
+  if (!(input.gpu.vramMiB > 0)) reasons.push(`GPU VRAM must be a positive number of MiB, got ${input.gpu.vramMiB}`);
+  if (!(cc > 0)) reasons.push(`compute capability must look like "8.9", got "${String(input.gpu.computeCapability)}"`);
   if (!(u > 0 && u <= 1)) reasons.push(`gpu_memory_utilization must be in (0, 1], got ${u}`);
   const len = input.maxModelLen ?? spec.nativeContext;
   if (!Number.isInteger(len) || len < 1) reasons.push(`max_model_len must be a positive integer, got ${len}`);

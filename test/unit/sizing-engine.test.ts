@@ -163,6 +163,12 @@ describe('refusals', () => {
     expect(r.verdict).toBe('fits');
   });
 
+  it('refuses a GPU description it cannot use', () => {
+    expect(assessFit({ model: 'phi-2', gpu: { vramMiB: 0, computeCapability: '8.9' } }).reasons.join(' ')).toMatch(/VRAM must be a positive/);
+    expect(assessFit({ model: 'phi-2', gpu: { vramMiB: 16376, computeCapability: 'Ada' } }).reasons.join(' ')).toMatch(/compute capability must look like/);
+    expect(fit('phi-2', { gpuMemoryUtilization: 1.2 }).verdict).toBe('unsupported');
+  });
+
   it('names an unknown model and how to describe it', () => {
     const r = fit('someone/Unknown-13B');
     expect(r.verdict).toBe('unsupported');
