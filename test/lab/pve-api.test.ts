@@ -1,5 +1,6 @@
 // The lab's PVE API against the real `proxmox-api` client and raw HTTPS: auth schemes, design-state reads,
 // root-only rules, schema rejections, tasks, digest, the pve-500 fault and the journal.
+import { connect } from 'node:net';
 import { type Harness, raw, rootClient, startHarness, stopHarness, tokenClient, tokenHeader, waitTask } from './pve-api-helpers';
 
 let h: Harness;
@@ -20,6 +21,12 @@ describe('transport and auth', () => {
     expect(res.headers['content-type']).toBe('application/json;charset=UTF-8');
     expect(res.headers.server).toBe('pve-api-daemon/3.0');
     expect(res.json).toEqual({ data: { version: '8.4.1', release: '8.4', repoid: '2a5fa54a8503f96d' } });
+    // nothing answers on the IPv6 loopback (or any other address) at that port
+    const v6 = await new Promise<string>((resolve) => {
+      const sock = connect({ host: '::1', port: h.api.port }, () => { sock.destroy(); resolve('connected'); });
+      sock.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+    });
+    expect(v6).not.toBe('connected');
   });
 
   it('token auth reads VM 151 config and status through proxmox-api', async () => {

@@ -115,8 +115,9 @@ export const nodeRoutes: Route[] = [
       checkNode(ctx);
       const n = ctx.host.state.node;
       return {
-        pveversion: n.pveManager, kversion: `Linux ${n.kernel} #1 SMP PREEMPT_DYNAMIC PMX ${n.kernel} (2025-03-13T12:00Z)`,
-        'current-kernel': { sysname: 'Linux', release: n.kernel, machine: 'x86_64', version: `#1 SMP PREEMPT_DYNAMIC PMX ${n.kernel}` },
+        // `Linux 6.8.12-9-pve #1 SMP PREEMPT_DYNAMIC PMX 6.8.12-9 (<build time>)`: PMX carries the version without -pve
+        pveversion: n.pveManager, kversion: `Linux ${n.kernel} #1 SMP PREEMPT_DYNAMIC PMX ${n.kernel.replace(/-pve$/, '')} (2025-03-13T12:00Z)`,
+        'current-kernel': { sysname: 'Linux', release: n.kernel, machine: 'x86_64', version: `#1 SMP PREEMPT_DYNAMIC PMX ${n.kernel.replace(/-pve$/, '')} (2025-03-13T12:00Z)` },
         cpuinfo: { model: HOST.model, cpus: HOST.cpus, sockets: 1, cores: HOST.cpus / 2, mhz: '4500.000', hvm: '1', user_hz: 100, flags: 'fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov svm avx2 avx512f' },
         memory: { total: HOST.memTotal, used: 41 * GiB, free: HOST.memTotal - 41 * GiB },
         swap: { total: 8 * GiB, used: 0, free: 8 * GiB },
