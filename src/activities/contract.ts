@@ -118,7 +118,7 @@ export interface ServingEvidence {
   maxModelLen?: number;
   evidence: string;
   /** classifier output when start-up failed */
-  failure?: { cause: string; explanation: string; remedy: string; estimatedMaxLen?: number };
+  failure?: { cause: string; explanation: string; remedy: string; estimatedMaxLen?: number; suggestedMaxModelLen?: number };
 }
 
 export interface FrontendResult extends Changed {

@@ -82,7 +82,7 @@ export function createProbeActivities(deps: ActivityDeps) {
               models: [],
               evidence: `vLLM exited during start-up after ${Math.round((Date.now() - started) / 1000)} s`,
               failure: first
-                ? { cause: first.cause, explanation: first.explanation, remedy: first.remedy, ...(first.estimatedMaxLen ? { estimatedMaxLen: first.estimatedMaxLen } : {}) }
+                ? { cause: first.cause, explanation: first.explanation, remedy: first.remedy, ...(first.estimatedMaxLen ? { estimatedMaxLen: first.estimatedMaxLen } : {}), ...(first.suggestedMaxModelLen ? { suggestedMaxModelLen: first.suggestedMaxModelLen } : {}) }
                 : { cause: 'unknown', explanation: `vLLM exited; last log line: ${lastLine(logs.stdout)}`, remedy: `read \`docker compose -f ${COMPOSE} logs\` in CT ${vmid}` },
             };
           }

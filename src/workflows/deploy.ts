@@ -196,9 +196,10 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
       await counted(call('ensureNvidiaToolkit', `Install NVIDIA Container Toolkit (no-cgroups) in CT ${ctId}`, [cfg, ctId]));
       await counted(call('ensureImagePulled', `Pull ${cfg.vllm.image} in CT ${ctId}`, [cfg, ctId], LONG));
       let serving = await startVllm(ctId, launch);
-      if (!serving.ok && serving.failure?.cause === 'kv-cache-too-small' && serving.failure.estimatedMaxLen && cfg.model.allowContextReduction) {
+      const fitsLen = serving.failure?.suggestedMaxModelLen ?? serving.failure?.estimatedMaxLen;
+      if (!serving.ok && serving.failure?.cause === 'kv-cache-too-small' && fitsLen && fitsLen < launch.maxModelLen && cfg.model.allowContextReduction) {
         // The one retry the design's sizing lessons allow: the context vLLM itself says fits.
-        launch = { ...launch, maxModelLen: serving.failure.estimatedMaxLen };
+        launch = { ...launch, maxModelLen: fitsLen };
         p.sizing = [...(p.sizing ?? []), `vLLM: KV cache too small; retrying once with --max-model-len ${launch.maxModelLen}`];
         serving = await startVllm(ctId, launch);
       }

@@ -29,6 +29,7 @@ export function fitInput(cfg: DeployConfig, maxModelLen?: number): FitInput {
     gpuMemoryUtilization: cfg.model.gpuMemoryUtilization,
     maxModelLen: maxModelLen ?? cfg.model.maxModelLen,
     cpuOffloadGb: cfg.model.cpuOffloadGb,
+    hostMemoryMiB: cfg.guests.vllm.memoryMiB,
     customModels: cfg.model.spec ? [cfg.model.spec as unknown as ModelSpec] : [],
   };
 }
