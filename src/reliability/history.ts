@@ -40,6 +40,20 @@ export function activityEvents(events: HistoryEvent[]): ActivityEvent[] {
   return out;
 }
 
+/** The last event closes the run (completed, failed, cancelled, terminated, timed out, continued). */
+export function isClosed(events: HistoryEvent[]): boolean {
+  const last = events[events.length - 1];
+  return Boolean(
+    last &&
+      (last.workflowExecutionCompletedEventAttributes ||
+        last.workflowExecutionFailedEventAttributes ||
+        last.workflowExecutionCanceledEventAttributes ||
+        last.workflowExecutionTerminatedEventAttributes ||
+        last.workflowExecutionTimedOutEventAttributes ||
+        last.workflowExecutionContinuedAsNewEventAttributes),
+  );
+}
+
 export async function historyEvents(handle: WorkflowHandle): Promise<HistoryEvent[]> {
   const h = await handle.fetchHistory();
   return h.events ?? [];
