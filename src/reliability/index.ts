@@ -9,6 +9,7 @@ import { stateDifferences } from './host-check';
 import { secretsCheck } from './secrets';
 import { openEnv, type Env, type Scenario } from './session';
 import { renderTable } from './table';
+import { exitCodeOf, summaryTable, type Summary } from './summary';
 
 /** The scenario every boundary is killed at: both frontends, so every activity of a full run is crossed. */
 export const MAIN: Scenario = { name: 'crash-keep-both', decide: { openwebui: 'keep', frontend: 'both' }, expect: 'completed' };
@@ -17,30 +18,6 @@ export const OOM: Scenario = { name: 'crash-vllm-oom', decide: { openwebui: 'kee
 /** Mid-activity kills need activities long enough to be caught running: the lab at a slower pace. */
 export const SLOW: Scenario = { ...MAIN, name: 'crash-keep-both-slow', timeScale: 0.3 };
 export const LONG_ACTIVITIES = ['ensureVllmContainer', 'ensureGpuReleasedFromVm', 'ensureImagePulled', 'verifyVllmServing'];
-
-export interface Summary {
-  runs: number;
-  killPoints: number;
-  faultsInjected: number;
-  badInputsTried: number;
-  badInputsMishandled: number;
-  secretsFound: number;
-  duplicatedSideEffects: number;
-  hostStatesLost: number;
-  runsNotAsExpected: number;
-}
-
-export function summaryTable(s: Summary): string {
-  return renderTable(
-    ['runs', 'kill points', 'faults injected', 'bad inputs tried', 'bad inputs mishandled', 'secrets found', 'duplicated side effects', 'host states lost', 'runs not as expected'],
-    [[s.runs, s.killPoints, s.faultsInjected, s.badInputsTried, s.badInputsMishandled, s.secretsFound, s.duplicatedSideEffects, s.hostStatesLost, s.runsNotAsExpected]],
-  );
-}
-
-/** Non-zero when anything was mishandled: the counts after "bad inputs tried" must all be 0. */
-export function exitCodeOf(s: Summary): number {
-  return s.badInputsMishandled + s.secretsFound + s.duplicatedSideEffects + s.hostStatesLost + s.runsNotAsExpected > 0 ? 1 : 0;
-}
 
 export function crashTable(results: CrashResult[]): string {
   return renderTable(
