@@ -33,6 +33,9 @@ export function pathText(path: Path): string {
 // ---------------------------------------------------------------- what the user gave
 
 const UUID_RE = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i;
+// Shapes of the secrets this tool handles (HF tokens, OpenAI-style keys, private keys, PVE token headers), in case one
+// is pasted into an ordinary field.
+const SECRET_VALUE_RE = /hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{16,}|PRIVATE KEY-----|PVEAPIToken=/;
 const SAFE_REF_VALUE = /^[A-Za-z0-9_.~/+@-]{1,200}$/;
 
 function isSecretPath(path: Path): boolean {
@@ -66,7 +69,7 @@ export function givenText(value: unknown, path: Path): string {
     return `(hidden: ${shape} where a secret belongs)`;
   }
   if (typeof value === 'object') return describeShape(value);
-  if (typeof value === 'string' && UUID_RE.test(value)) return '(hidden: a string that looks like an API token secret)';
+  if (typeof value === 'string' && (UUID_RE.test(value) || SECRET_VALUE_RE.test(value))) return '(hidden: a string that looks like a secret)';
   if (typeof value === 'number' && !Number.isFinite(value)) return String(value); // JSON would say null
   const json = JSON.stringify(value) ?? String(value);
   return json.length > 100 ? `${json.slice(0, 97)}…"` : json;
