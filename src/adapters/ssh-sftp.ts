@@ -18,22 +18,27 @@ export function sftpUpload(conn: SshConnection, label: string, path: string, dat
       if (e) reject(e);
       else resolve(value);
     }
-    conn.client.sftp((err, sftp) => {
-      if (err) {
-        finish(null, false);
-        return;
-      }
-      const fail = (what: string, e: Error): void => {
-        sftp.end();
-        finish(conn.closed ? (conn.closeReason ?? e) : new SshUploadError(label, path, `${what}: ${e.message}`));
-      };
-      writeAll(sftp, path, data, mode)
-        .then(() => {
+    try {
+      conn.client.sftp((err, sftp) => {
+        if (err) {
+          finish(null, false);
+          return;
+        }
+        const fail = (what: string, e: Error): void => {
           sftp.end();
-          finish(null, true);
-        })
-        .catch((e: Error & { step?: string }) => fail(e.step ?? 'sftp', e));
-    });
+          finish(conn.closed ? (conn.closeReason ?? e) : new SshUploadError(label, path, `${what}: ${e.message}`));
+        };
+        writeAll(sftp, path, data, mode)
+          .then(() => {
+            sftp.end();
+            finish(null, true);
+          })
+          .catch((e: Error & { step?: string }) => fail(e.step ?? 'sftp', e));
+      });
+    } catch (e) {
+      // ssh2 throws synchronously when the socket is already gone
+      finish(conn.closeReason ?? (e as Error));
+    }
   });
 }
 

@@ -299,7 +299,8 @@ function runOnChannel(
       }
     };
 
-    conn.client.exec(command, { env: { [RUN_ID_ENV]: runId } }, (openErr, ch) => {
+    if (settled) return; // the connection closed between being ready and now
+    const onOpen = (openErr: Error | undefined, ch: ClientChannel): void => {
       if (openErr) {
         fail(new SshConnectionError(label, `could not open a channel: ${openErr.message}`, { cause: openErr }));
         return;
@@ -343,7 +344,13 @@ function runOnChannel(
       // Always send EOF: a command that reads stdin must not wait forever for input we will never send.
       if (opts.stdin !== undefined) ch.end(opts.stdin);
       else ch.end();
-    });
+    };
+    try {
+      conn.client.exec(command, { env: { [RUN_ID_ENV]: runId } }, onOpen);
+    } catch (e) {
+      // ssh2 throws synchronously when the socket is already gone
+      fail(new SshConnectionError(label, (e as Error).message, { cause: e }));
+    }
   });
 }
 

@@ -52,6 +52,12 @@ describe('connecting', () => {
     expect(pool.handshakes).toBe(1);
   });
 
+  it('authenticates with a PEM RSA key given as a Buffer', async () => {
+    expect(sshd.clientKeyPem.toString()).toMatch(/^-----BEGIN RSA PRIVATE KEY-----/);
+    const res = await pool.session({ ...target, privateKey: sshd.clientKeyPem }).exec(['echo', 'pem']);
+    expect(res.stdout).toBe('pem\n');
+  });
+
   it('rejects a key the host does not know with a non-retryable SshAuthError', async () => {
     const err = await pool.session({ ...target, privateKey: sshd.wrongClientKey }).exec(['true']).catch((e: Error) => e);
     expect((err as Error).name).toBe('SshAuthError');

@@ -20,6 +20,7 @@ export interface TestSshd {
   dir: string;
   hostKeyFingerprint: string; // SHA256:… as ssh-keygen -lf prints it
   clientKey: string; // OpenSSH private key text, authorized for every user
+  clientKeyPem: Buffer; // RSA key in PEM format (-----BEGIN RSA PRIVATE KEY-----), also authorized
   wrongClientKey: string; // valid key that is NOT authorized
   otherHostKeyFingerprint: string; // a real fingerprint of a different key, for mismatch tests
   pid: number;
@@ -44,8 +45,9 @@ function freePort(): Promise<number> {
   });
 }
 
-function keygen(path: string): void {
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'pve-vllm-test', '-f', path]);
+function keygen(path: string, type: 'ed25519' | 'rsa-pem' = 'ed25519'): void {
+  const kind = type === 'rsa-pem' ? ['-t', 'rsa', '-b', '2048', '-m', 'PEM'] : ['-t', 'ed25519'];
+  execFileSync('ssh-keygen', ['-q', ...kind, '-N', '', '-C', 'pve-vllm-test', '-f', path]);
 }
 
 function fingerprint(pubPath: string): string {
@@ -85,7 +87,9 @@ export async function startSshd(opts: SshdOptions = {}): Promise<TestSshd> {
   keygen(join(dir, 'other_host_key'));
   keygen(join(dir, 'client_key'));
   keygen(join(dir, 'wrong_client_key'));
-  writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client_key.pub')), { mode: 0o644 });
+  keygen(join(dir, 'client_key_pem'), 'rsa-pem');
+  const authorized = [readFileSync(join(dir, 'client_key.pub')), readFileSync(join(dir, 'client_key_pem.pub'))];
+  writeFileSync(join(dir, 'authorized_keys'), Buffer.concat(authorized), { mode: 0o644 });
   const port = await freePort();
   const config = [
     `Port ${port}`,
@@ -137,6 +141,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<TestSshd> {
     hostKeyFingerprint: fingerprint(join(dir, 'host_key.pub')),
     otherHostKeyFingerprint: fingerprint(join(dir, 'other_host_key.pub')),
     clientKey: readFileSync(join(dir, 'client_key'), 'utf8'),
+    clientKeyPem: readFileSync(join(dir, 'client_key_pem')),
     wrongClientKey: readFileSync(join(dir, 'wrong_client_key'), 'utf8'),
     pid: child.pid ?? -1,
     log: () => log,
