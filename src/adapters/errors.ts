@@ -52,6 +52,15 @@ export class SshTimeoutError extends AdapterError {
   }
 }
 
+/** The SSH part of the config cannot work (e.g. a malformed host key pin): fix the config. */
+export class SshConfigError extends AdapterError {
+  readonly retryable = false;
+  constructor(detail: string) {
+    super(detail);
+    this.name = 'SshConfigError';
+  }
+}
+
 /** The upload itself was refused (no such directory, permission denied): retrying will not help. */
 export class SshUploadError extends AdapterError {
   readonly retryable = false;
@@ -226,6 +235,7 @@ export class PveTaskTimeoutError extends AdapterError {
 export const NON_RETRYABLE_ERROR_TYPES: string[] = [
   'HostKeyMismatchError',
   'SshAuthError',
+  'SshConfigError',
   'SshUploadError',
   'TlsPinMismatchError',
   'TlsVerificationError',

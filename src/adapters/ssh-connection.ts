@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Client } from 'ssh2';
-import { HostKeyMismatchError, SshAuthError, SshConnectionError } from './errors';
+import { HostKeyMismatchError, SshAuthError, SshConfigError, SshConnectionError } from './errors';
 
 export interface SshTarget {
   host: string;
@@ -34,7 +34,7 @@ export function sshFingerprint(hostKeyBlob: Buffer): string {
 function normalizePin(pin: string): string {
   const trimmed = pin.trim();
   if (!/^SHA256:[A-Za-z0-9+/]{43}=?$/.test(trimmed)) {
-    throw new SshConnectionError('config', `hostKey must look like SHA256:<43 base64 characters>, got ${JSON.stringify(trimmed)}`);
+    throw new SshConfigError(`proxmox.ssh.hostKey must look like SHA256:<43 base64 characters>, got ${JSON.stringify(trimmed)}`);
   }
   return trimmed.replace(/=+$/, '');
 }

@@ -169,7 +169,7 @@ export class SshPool {
           if (this.entries.get(key) === current) this.entries.delete(key);
           void current.conn.end(new SshConnectionError(current.conn.label, 'closed after being idle'));
         }, this.opts.idleTimeoutMs);
-        // An idle pooled connection must not keep a finished worker process alive.
+        // The timer alone must not hold the process; the open socket does until the timer closes it.
         current.idleTimer.unref();
       }
     }

@@ -44,6 +44,7 @@ describe('connecting', () => {
   it('refuses a malformed pin before connecting', async () => {
     const err = await pool.session({ ...target, hostKey: 'MD5:aa:bb' }).exec(['true']).catch((e: Error) => e);
     expect((err as Error).message).toMatch(/hostKey must look like SHA256:/);
+    expect((err as Error).name).toBe('SshConfigError');
   });
 
   it('authenticates by key', async () => {
