@@ -1,0 +1,66 @@
+// The bench's arithmetic (no timing here: benchmarks are not tests).
+import { longestChain, unionMs } from '../../src/bench/history';
+import { median, pairedRatio, summarize, checkTarget } from '../../src/bench/stats';
+import { renderTable, summaryParagraph } from '../../src/bench/report';
+
+describe('bench statistics', () => {
+  it('takes the median of odd and even counts', () => {
+    expect(median([5, 1, 3])).toBe(3);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(median([])).toBeNaN();
+  });
+
+  it('summarizes min/max/runs and pairs ratios run by run', () => {
+    expect(summarize([3, 1, 2], 'ms')).toMatchObject({ median: 2, min: 1, max: 3, runs: 3, unit: 'ms' });
+    expect(pairedRatio([10, 20, 30], [100, 100, 100]).samples).toEqual([0.1, 0.2, 0.3]);
+  });
+
+  it('checks targets against the median, and leaves unmeasured ones undecided', () => {
+    const t = { figure: 'f', op: '<=' as const, limit: 50, unit: 'ms' };
+    expect(checkTarget(t, summarize([40, 60, 45], 'ms')).met).toBe(true);
+    expect(checkTarget(t, summarize([60, 70, 45], 'ms')).met).toBe(false);
+    expect(checkTarget(t, undefined).met).toBeUndefined();
+  });
+});
+
+describe('history arithmetic', () => {
+  it('unions overlapping intervals', () => {
+    expect(unionMs([{ start: 0, end: 10 }, { start: 5, end: 15 }, { start: 20, end: 25 }])).toBe(20);
+    expect(unionMs([])).toBe(0);
+  });
+
+  it('finds the heaviest chain of intervals in sequence', () => {
+    const a = { start: 0, end: 10, n: 'a' };
+    const b = { start: 2, end: 30, n: 'b' }; // overlaps a and c: a chain of its own
+    const c = { start: 10, end: 20, n: 'c' };
+    const d = { start: 31, end: 40, n: 'd' };
+    const r = longestChain([a, b, c, d]);
+    expect(r.ms).toBe(28 + 9);
+    expect(r.chain.map((x) => x.n)).toEqual(['b', 'd']);
+    expect(longestChain([a, c, d]).chain.map((x) => x.n)).toEqual(['a', 'c', 'd']);
+  });
+});
+
+describe('bench report', () => {
+  it('prints one table with figures, ratios and target verdicts, and a summary', () => {
+    const r = {
+      machine: { cores: 2, memoryGiB: 24, node: 'v20', cpuModel: 'cpu', loadAverage1m: 0.5 },
+      figures: { 'ours: per-step overhead': summarize([10, 12, 11], 'ms') },
+      ratios: { 'ours / ansible': summarize([0.05], 'x') },
+      targets: {
+        'ours: per-step overhead': checkTarget({ figure: 'ours: per-step overhead', op: '<=', limit: 50, unit: 'ms' }, summarize([10, 12, 11], 'ms')),
+        'never measured': { figure: 'never measured', op: '<=' as const, limit: 1, unit: 'x' },
+      },
+      notes: ['n1.'],
+      command: 'npm run bench',
+      when: '2026-01-01T00:00:00Z',
+      loadAverageAtEnd: 0.4,
+    };
+    const table = renderTable(r);
+    expect(table).toMatch(/ours: per-step overhead\s+11\.0\s+10\.0\s+12\.0\s+ms\s+3\s+<= 50\.0 ms met/);
+    expect(table).toMatch(/ours \/ ansible\s+0\.050/);
+    const summary = summaryParagraph(r);
+    expect(summary).toContain('1 of 2 targets were met');
+    expect(summary).toContain('not measured in this run: never measured');
+  });
+});
