@@ -64,7 +64,13 @@ export function ensureTestUser(): boolean {
   try {
     execFileSync('id', [TEST_USER], { stdio: 'ignore' });
   } catch {
-    execFileSync('useradd', ['-m', '-s', '/bin/bash', TEST_USER]);
+    try {
+      execFileSync('useradd', ['-m', '-s', '/bin/bash', TEST_USER], { stdio: 'pipe' });
+    } catch (e) {
+      // another test file may have created it a moment ago (parallel jest workers)
+      execFileSync('id', [TEST_USER], { stdio: 'ignore' });
+      void e;
+    }
   }
   // With UsePAM no, OpenSSH refuses accounts whose password field starts with `!` (locked); `*` is "no password".
   execFileSync('usermod', ['-p', '*', TEST_USER]);
@@ -90,6 +96,46 @@ export async function startSshd(opts: SshdOptions = {}): Promise<TestSshd> {
   keygen(join(dir, 'client_key_pem'), 'rsa-pem');
   const authorized = [readFileSync(join(dir, 'client_key.pub')), readFileSync(join(dir, 'client_key_pem.pub'))];
   writeFileSync(join(dir, 'authorized_keys'), Buffer.concat(authorized), { mode: 0o644 });
+  // Another process may grab the free port between probing and sshd binding it: try a few ports.
+  let launched: { child: ChildProcess; port: number; log: () => string } | undefined;
+  const failures: string[] = [];
+  for (let attempt = 0; attempt < 3 && !launched; attempt++) {
+    try {
+      launched = await launch(dir, opts);
+    } catch (e) {
+      failures.push((e as Error).message);
+      if (!/Address already in use/.test((e as Error).message)) break;
+    }
+  }
+  if (!launched) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`could not start ${SSHD_BIN}:\n${failures.join('\n---\n')}`);
+  }
+  const { child, port, log } = launched;
+
+  return {
+    host: '127.0.0.1',
+    port,
+    dir,
+    hostKeyFingerprint: fingerprint(join(dir, 'host_key.pub')),
+    otherHostKeyFingerprint: fingerprint(join(dir, 'other_host_key.pub')),
+    clientKey: readFileSync(join(dir, 'client_key'), 'utf8'),
+    clientKeyPem: readFileSync(join(dir, 'client_key_pem')),
+    wrongClientKey: readFileSync(join(dir, 'wrong_client_key'), 'utf8'),
+    pid: child.pid ?? -1,
+    log,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function launch(dir: string, opts: SshdOptions): Promise<{ child: ChildProcess; port: number; log: () => string }> {
   const port = await freePort();
   const config = [
     `Port ${port}`,
@@ -119,7 +165,11 @@ export async function startSshd(opts: SshdOptions = {}): Promise<TestSshd> {
     log += d.toString();
   });
   await new Promise<void>((resolve, reject) => {
-    const deadline = setTimeout(() => reject(new Error(`sshd did not start within 10 s; log:\n${log}`)), 10_000);
+    const deadline = setTimeout(() => {
+      clearInterval(check);
+      child.kill('SIGKILL');
+      reject(new Error(`sshd did not start within 10 s; log:\n${log}`));
+    }, 10_000);
     const check = setInterval(() => {
       if (log.includes(`Server listening on 127.0.0.1 port ${port}`)) {
         clearTimeout(deadline);
@@ -133,25 +183,5 @@ export async function startSshd(opts: SshdOptions = {}): Promise<TestSshd> {
       reject(new Error(`sshd exited with ${code} before listening; log:\n${log}`));
     });
   });
-
-  return {
-    host: '127.0.0.1',
-    port,
-    dir,
-    hostKeyFingerprint: fingerprint(join(dir, 'host_key.pub')),
-    otherHostKeyFingerprint: fingerprint(join(dir, 'other_host_key.pub')),
-    clientKey: readFileSync(join(dir, 'client_key'), 'utf8'),
-    clientKeyPem: readFileSync(join(dir, 'client_key_pem')),
-    wrongClientKey: readFileSync(join(dir, 'wrong_client_key'), 'utf8'),
-    pid: child.pid ?? -1,
-    log: () => log,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-        child.kill('SIGTERM');
-        await exited;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return { child, port, log: () => log };
 }
