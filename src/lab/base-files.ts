@@ -109,8 +109,21 @@ export function baseFiles(host: LabHost, vmid: number | null): Record<string, st
     };
   }
   const g = host.guest(vmid);
+  const extra: Record<string, string> = {};
+  if (g?.config.hostname === 'openwebui') {
+    extra['/root/.env'] = 'ENABLE_OLLAMA_API=false\n';
+    extra['/root/.open-webui/webui.db'] = '';
+    extra['/etc/systemd/system/open-webui.service'] = '[Unit]\nDescription=Open WebUI Service\nAfter=network.target\n\n[Service]\nType=simple\nEnvironmentFile=-/root/.env\nEnvironment=DATA_DIR=/root/.open-webui\nExecStart=/root/.local/bin/open-webui serve\nWorkingDirectory=/root\nRestart=on-failure\n\n[Install]\nWantedBy=multi-user.target\n';
+  }
+  if (g?.config.hostname === 'comfyui') {
+    extra['/opt/ComfyUI/main.py'] = '';
+    extra['/opt/ComfyUI/custom_nodes/.keep'] = '';
+    extra['/opt/ComfyUI/venv/bin/python'] = '';
+    extra['/etc/systemd/system/comfyui.service'] = '[Unit]\nDescription=ComfyUI Service\nAfter=network.target\n\n[Service]\nType=simple\nUser=root\nWorkingDirectory=/opt/ComfyUI\nExecStart=/opt/ComfyUI/venv/bin/python /opt/ComfyUI/main.py --listen --port 8188\nRestart=always\n\n[Install]\nWantedBy=multi-user.target\n';
+  }
   return {
     ...common,
+    ...extra,
     '/etc/hostname': `${g?.config.hostname ?? `CT${vmid}`}\n`,
     '/etc/hosts': `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
   };

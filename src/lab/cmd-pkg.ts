@@ -306,7 +306,11 @@ export function pkgCommands(world: World, m: Machine): Command[] {
       if (verb === 'disable') { r.enabledServices = r.enabledServices.filter((x) => x !== u); journal('systemctl disable', u); }
       const start = verb === 'start' || verb === 'restart' || verb === 'reload-or-restart' || (verb === 'enable' && now);
       const stop = verb === 'stop' || (verb === 'disable' && now);
-      if (stop) { r.services[u] = 'inactive'; journal('systemctl stop', u); }
+      if (stop && r.services[u] !== 'inactive') {
+        r.services[u] = 'inactive';
+        journal('systemctl stop', u);
+        if (m.vmid !== null) world.services?.serviceRestarted(m.vmid, u);
+      }
       if (start) {
         if (verb === 'start' && r.services[u] === 'active') continue;
         await host.delay(800);

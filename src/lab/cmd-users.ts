@@ -202,7 +202,7 @@ export function userCommands(world: World, m: Machine): Command[] {
       const text = await readText(ctx, f);
       if (text === undefined) return fail(`visudo: unable to open ${f}: No such file or directory\n`, 1);
       const r = visudoCheck(f, text);
-      if (!r.ok) return fail(r.out, 1);
+      if (!r.ok) return fail(r.out, 1, out); // syntax errors go to stderr, "parsed OK" lines to stdout
       if (!quiet) out += r.out;
     }
     return ok(out);
@@ -257,25 +257,29 @@ export function userCommands(world: World, m: Machine): Command[] {
     return world.run(m, shellQuote(argv), { stdin: stdinText(ctx), env, cwd: ctx.cwd });
   });
 
-  /** `bash -s`, `bash -c`, `bash FILE` (just-bash's own `bash` has no `-s`). */
+  /** `bash -s`, `bash -c`, `bash FILE` with positional parameters (just-bash's own `bash` has no `-s`). */
   const shell = (name: string): Command => defineCommand(name, async (args, ctx): Promise<Result> => {
     let i = 0;
     let script: string | undefined;
     let stdin = stdinText(ctx);
+    let positional: string[] = [];
+    const opts: string[] = [];
     for (; i < args.length; i++) {
       const a = args[i] ?? '';
-      if (a === '-c') { script = args[i + 1] ?? ''; break; }
-      if (a === '-s') { script = stdin; stdin = ''; break; }
-      if (a.startsWith('-')) continue; // -e -x -l -o pipefail handled loosely
+      if (a === '-c') { script = args[i + 1] ?? ''; positional = args.slice(i + 3); break; }
+      if (a === '-s') { script = stdin; stdin = ''; positional = args.slice(i + 1); if (positional[0] === '--') positional.shift(); break; }
+      if (a === '-o') { opts.push(`-o ${args[i + 1] ?? ''}`); i++; continue; }
+      if (a.startsWith('-')) { opts.push(a); continue; }
       const text = await readText(ctx, a);
       if (text === undefined) return fail(`${name}: ${a}: No such file or directory\n`, 127);
       script = text;
+      positional = args.slice(i + 1);
       break;
     }
     if (script === undefined) { script = stdin; stdin = ''; }
-    const flags = args.slice(0, i).filter((a) => a.startsWith('-'));
-    const prefix = flags.includes('-e') || flags.some((f) => /^-[a-z]*e/.test(f)) ? 'set -e\n' : '';
-    return world.run(m, prefix + script, { stdin, env: Object.fromEntries(ctx.env), cwd: ctx.cwd });
+    const sets = opts.filter((o) => /^-[a-z]+$/.test(o) && /[eux]/.test(o)).map((o) => `set ${o.replace(/[^-eux]/g, '')}\n`).join('');
+    const pipefail = opts.includes('-o pipefail') ? 'set -o pipefail\n' : '';
+    return world.run(m, sets + pipefail + script, { stdin, env: Object.fromEntries(ctx.env), cwd: ctx.cwd, args: positional });
   });
 
   return [useradd, usermod, idCmd, getent, groupsCmd, chown, chpasswd, whoami, hostnameCmd, visudo, sudo, shell('bash'), shell('sh')];

@@ -46,7 +46,7 @@ export function parsePveArgs(args: string[], known: (name: string) => boolean): 
   for (let i = 0; i < args.length; i++) {
     const a = args[i] ?? '';
     if (a === '--') { res.extra = args.slice(i + 1); break; }
-    const m = /^--?([A-Za-z][A-Za-z0-9_-]*)(?:=(.*))?$/.exec(a);
+    const m = /^--?([A-Za-z][A-Za-z0-9_.-]*)(?:=(.*))?$/.exec(a);
     if (m) {
       const name = m[1] ?? '';
       if (!known(name)) { res.unknown.push(name); continue; }

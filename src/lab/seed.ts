@@ -118,7 +118,13 @@ export function designState(keys: LabKeys): LabState {
   rt116.aptUpdated = true;
   rt116.services = { 'open-webui.service': 'active', 'ssh.service': 'active' };
   rt116.enabledServices = ['open-webui.service', 'ssh.service'];
+  rt116.openwebui = {
+    initialised: true,
+    adminApiKey: `sk-${randomBytes(16).toString('hex')}`,
+    config: { ENABLE_OPENAI_API: true, OPENAI_API_BASE_URLS: ['https://api.openai.com/v1'], OPENAI_API_KEYS: [''], ENABLE_OLLAMA_API: false },
+  };
   const rt118 = emptyRuntime();
+  rt118.comfyui = { loadedPacks: [] };
   rt118.packages = ['ca-certificates', 'curl', 'wget', 'git', 'python3', 'openssh-server'];
   rt118.aptUpdated = true;
   rt118.services = { 'comfyui.service': 'active', 'ssh.service': 'active' };

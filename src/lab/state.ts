@@ -158,6 +158,17 @@ export interface CtRuntime {
   /** Userspace NVIDIA driver version installed in the CT ('' = none). */
   nvidiaUserspace: string;
   docker: { images: DockerImage[]; containers: DockerContainer[]; runtimes: string[] };
+  /** OpenWebUI's persisted (database) config: after the first start the DB wins over the env file. */
+  openwebui?: { initialised: boolean; adminApiKey: string; config: OpenWebuiConfig };
+  /** ComfyUI: custom node packs loaded at the last (re)start of comfyui.service. */
+  comfyui?: { loadedPacks: string[] };
+}
+
+export interface OpenWebuiConfig {
+  ENABLE_OPENAI_API: boolean;
+  OPENAI_API_BASE_URLS: string[];
+  OPENAI_API_KEYS: string[];
+  ENABLE_OLLAMA_API: boolean;
 }
 
 /** A persisted file (the filesystem of each machine is saved as a list of these). */
@@ -187,6 +198,7 @@ export interface LabKeys {
   rootPublicKey: string; // 'ssh-ed25519 AAAA… root@lab'
   vllmApiKey: string; // the key the deploy config carries (written into the compose file by the deploy)
   tls?: { certPem: string; keyPem: string }; // PVE API certificate (owned by pve-api/)
+  admin?: { privatePem: string; publicLine: string }; // the deploy's admin user key pair (writeConfig)
 }
 
 export interface LabState {

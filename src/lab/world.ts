@@ -31,7 +31,7 @@ export interface ServiceHooks {
   containerStopped(vmid: number, containerId: string): void;
   serviceRestarted(vmid: number, unit: string): void;
   /** Answer an HTTP request from inside a machine (curl); `null` = nothing listens there. */
-  request(fromVmid: number | null, url: URL, init: { method: string; headers: Record<string, string>; body?: string }): Promise<{ status: number; headers: Record<string, string>; body: string } | null>;
+  request(fromVmid: number | null, url: URL, init: { method: string; headers: Record<string, string>; body?: string }): Promise<{ status: number; headers: Record<string, string>; body: string } | { unreachable: true } | null>;
 }
 
 export type CommandFactory = (world: World, m: Machine) => Array<import('just-bash').Command>;
@@ -145,9 +145,11 @@ export class World {
    * Run a command line the way `bash -c` would on this machine. Kernel write errors abort the line with
    * bash's own message (just-bash has no errno path for a failing redirect).
    */
-  async run(m: Machine, script: string, opts: { stdin?: string; env: Record<string, string>; cwd?: string }): Promise<ExecResult> {
+  async run(m: Machine, script: string, opts: { stdin?: string; env: Record<string, string>; cwd?: string; args?: string[] }): Promise<ExecResult> {
     try {
-      return await m.bash.exec(script, { stdin: opts.stdin ?? '', env: opts.env, cwd: opts.cwd ?? opts.env.HOME ?? '/root' });
+      const execOpts: Parameters<Bash['exec']>[1] = { stdin: opts.stdin ?? '', env: opts.env, cwd: opts.cwd ?? opts.env.HOME ?? '/root' };
+      if (opts.args) execOpts.args = opts.args;
+      return await m.bash.exec(script, execOpts);
     } catch (e) {
       if (e instanceof WriteError) return { stdout: '', stderr: `bash: line 1: echo: write error: ${e.errnoText}\n`, exitCode: 1 };
       if (e instanceof ShellError) return { stdout: '', stderr: `bash: line 1: ${e.text}\n`, exitCode: 1 };

@@ -1,0 +1,152 @@
+/**
+ * The lab's SSH server (ssh2 `Server`) on 127.0.0.1: public-key auth against the host's authorized_keys
+ * files, exec with real exit codes and separate stdout/stderr, stdin (EOF-terminated), and live output for
+ * commands that stream (docker pull). No SFTP subsystem: clients fall back to `cat >` as on a minimal host.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { Server, utils } from 'ssh2';
+import type { Connection, ServerChannel } from 'ssh2';
+import type { World } from './world';
+import { parsePasswd } from './cmd-users';
+
+export interface SshServerHandle {
+  port: number;
+  hostKeyFingerprint: string;
+  handshakes(): number;
+  stop(): Promise<void>;
+}
+
+/** `SHA256:<base64 without padding>` of an OpenSSH public key line, as `ssh-keygen -lf` prints it. */
+export function fingerprintOf(publicKeyLine: string): string {
+  const blob = Buffer.from(publicKeyLine.trim().split(/\s+/)[1] ?? '', 'base64');
+  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+
+export function generateEd25519(comment: string): { privatePem: string; publicLine: string } {
+  const kp = utils.generateKeyPairSync('ed25519', { comment });
+  return { privatePem: kp.private, publicLine: kp.public.trim() };
+}
+
+/** Public key line of an OpenSSH private key. */
+export function publicLineOf(privatePem: string): string {
+  const parsed = utils.parseKey(privatePem);
+  const key = Array.isArray(parsed) ? parsed[0] : parsed;
+  if (!key || key instanceof Error) throw new Error('lab: cannot parse key');
+  return `${key.type} ${key.getPublicSSH().toString('base64')}`;
+}
+
+/** sshd's StrictModes: group/world-writable ~/.ssh or authorized_keys makes sshd ignore the file. */
+async function authorizedKeys(world: World, user: string): Promise<string[] | null> {
+  const hostFs = world.machine('host')?.fs;
+  if (!hostFs) return null;
+  const passwd = parsePasswd(await hostFs.readFile('/etc/passwd').catch(() => ''));
+  const pw = passwd.find((u) => u.name === user);
+  if (!pw || /nologin|false$/.test(pw.shell)) return null;
+  const dir = `${pw.home}/.ssh`;
+  const file = `${dir}/authorized_keys`;
+  try {
+    const [ds, fsStat] = [await hostFs.stat(dir), await hostFs.stat(file)];
+    if ((ds.mode & 0o022) !== 0 || (fsStat.mode & 0o022) !== 0) return null;
+    return (await hostFs.readFile(file)).split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  } catch {
+    return null;
+  }
+}
+
+export async function startSshServer(world: World, hostKeyPem: string): Promise<SshServerHandle> {
+  let handshakes = 0;
+  let connSeq = 0;
+  const clients = new Set<Connection>();
+  const server = new Server({ hostKeys: [hostKeyPem], ident: 'OpenSSH_9.2p1 Debian-2+deb12u5' }, (client) => {
+    clients.add(client);
+    let user = '';
+    client.on('authentication', (ctx) => {
+      if (ctx.method !== 'publickey') { ctx.reject(['publickey']); return; }
+      void (async () => {
+        const lines = await authorizedKeys(world, ctx.username);
+        const match = (lines ?? []).some((line) => {
+          const k = utils.parseKey(line);
+          const key = Array.isArray(k) ? k[0] : k;
+          if (!key || key instanceof Error) return false;
+          const pub = key.getPublicSSH();
+          if (key.type !== ctx.key.algo || pub.length !== ctx.key.data.length || !timingSafeEqual(pub, ctx.key.data)) return false;
+          // Without a signature the client only asks whether the key would be accepted.
+          return !ctx.signature || !ctx.blob || key.verify(ctx.blob, ctx.signature, ctx.hashAlgo) === true;
+        });
+        if (match) { user = ctx.username; ctx.accept(); } else ctx.reject(['publickey']);
+      })();
+    });
+    client.on('ready', () => {
+      handshakes += 1;
+      client.on('session', (acceptSession) => {
+        const session = acceptSession();
+        const env: Record<string, string> = {};
+        session.on('env', (accept, _reject, info) => {
+          // Debian's sshd_config: AcceptEnv LANG LC_* (everything else is silently dropped).
+          if (/^(LANG|LC_[A-Z_]+)$/.test(info.key)) env[info.key] = info.val;
+          accept?.();
+        });
+        session.on('pty', (accept) => accept?.());
+        session.on('sftp', (_accept, reject) => reject());
+        session.on('shell', (_accept, reject) => reject());
+        session.on('exec', (accept, _reject, info) => {
+          const ch = accept();
+          // Unique per exec (not per connection) so live output of concurrent channels never crosses.
+          const clientPort = 40000 + (connSeq++ % 20000);
+          void runExec(world, client, ch, user, info.command, { ...env, SSH_CONNECTION: `127.0.0.1 ${clientPort} 127.0.0.1 22` });
+        });
+      });
+    });
+    client.on('error', () => undefined);
+    client.on('close', () => clients.delete(client));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    hostKeyFingerprint: fingerprintOf(publicLineOf(hostKeyPem)),
+    handshakes: () => handshakes,
+    stop: () => new Promise<void>((resolve) => {
+      for (const c of clients) c.end();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+async function runExec(world: World, client: Connection, ch: ServerChannel, user: string, command: string, sshEnv: Record<string, string>): Promise<void> {
+  const chunks: Buffer[] = [];
+  await new Promise<void>((resolve) => {
+    let done = false;
+    const finish = (): void => { if (!done) { done = true; resolve(); } };
+    ch.on('data', (d: Buffer) => chunks.push(d));
+    ch.on('end', finish);
+    ch.on('close', finish);
+    // A client that never sends EOF and no data: run with empty stdin rather than hang.
+    setTimeout(() => { if (chunks.length === 0) finish(); }, 300);
+  });
+  const host = world.machine('host');
+  if (!host) { ch.exit(255); ch.end(); return; }
+  const pw = parsePasswd(await host.fs.readFile('/etc/passwd').catch(() => '')).find((u) => u.name === user);
+  const home = pw?.home ?? '/root';
+  const env: Record<string, string> = {
+    USER: user, LOGNAME: user, HOME: home, SHELL: pw?.shell ?? '/bin/bash',
+    PATH: user === 'root' ? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' : '/usr/local/bin:/usr/bin:/bin:/usr/games',
+    LANG: 'C.UTF-8', ...sshEnv,
+  };
+  let dropped = false;
+  world.sinks.set(env.SSH_CONNECTION ?? '', {
+    write: (chunk, stream) => { if (!dropped) (stream === 'stdout' ? ch : ch.stderr).write(chunk); },
+    drop: () => { dropped = true; client.end(); },
+  });
+  try {
+    const res = await world.run(host, command, { stdin: Buffer.concat(chunks).toString('utf8'), env, cwd: home });
+    if (dropped) return;
+    if (res.stdout) ch.write(res.stdout);
+    if (res.stderr) ch.stderr.write(res.stderr);
+    ch.exit(res.exitCode);
+    ch.end();
+  } finally {
+    world.sinks.delete(env.SSH_CONNECTION ?? '');
+  }
+}

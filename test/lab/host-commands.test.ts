@@ -1,0 +1,81 @@
+import { startLab, type Lab } from '../../src/lab';
+import { sh } from './helpers';
+
+let lab: Lab;
+beforeAll(async () => { lab = await startLab({ timeScale: 0.01 }); });
+afterAll(async () => { await lab.stop(); });
+
+describe('lab host over SSH', () => {
+  it('reports real exit codes, stdout and stderr', async () => {
+    expect(await sh(lab, 'echo out; echo err >&2; exit 3')).toEqual({ code: 3, stdout: 'out\n', stderr: 'err\n' });
+    const nf = await sh(lab, 'frobnicate --now');
+    expect(nf.code).toBe(127);
+    expect(nf.stderr).toBe('bash: frobnicate: command not found\n');
+  });
+
+  it('pct list / status / config in PVE formats', async () => {
+    const list = await sh(lab, 'pct list');
+    expect(list.stdout.split('\n')[0]).toBe('VMID       Status     Lock         Name                ');
+    expect(list.stdout).toContain('116        running                 openwebui           \n');
+    expect(list.stdout).not.toContain('117 ');
+    const st = await sh(lab, 'pct status 117');
+    expect(st).toEqual({ code: 2, stdout: '', stderr: "Configuration file 'nodes/pve/lxc/117.conf' does not exist\n" });
+    const conf = await sh(lab, 'pct config 118');
+    const lines = conf.stdout.trim().split('\n');
+    const firstLxc = lines.findIndex((l) => l.startsWith('lxc.'));
+    expect(lines.slice(0, firstLxc).map((l) => l.split(':')[0])).toEqual([...lines.slice(0, firstLxc).map((l) => l.split(':')[0])].sort());
+    expect(lines.slice(firstLxc).every((l) => l.startsWith('lxc.'))).toBe(true);
+    expect(conf.stdout).toContain('lxc.cgroup2.devices.allow: c 195:* rwm\n');
+  });
+
+  it('qm list / config / set / stop follow qemu-server', async () => {
+    const list = await sh(lab, 'qm list');
+    expect(list.stdout).toBe('      VMID NAME                 STATUS     MEM(MB)    BOOTDISK(GB) PID       \n       151 gpu-vm               running    32768             64.00 2151      \n');
+    expect((await sh(lab, 'qm config 151')).stdout).toContain('hostpci0: 0000:01:00.0,pcie=1,x-vga=1\nmachine: q35\n');
+    expect((await sh(lab, 'qm set 151 --onboot 0')).stdout).toBe('update VM 151: -onboot 0\n');
+    expect(await sh(lab, 'qm stop 151 && qm status 151')).toEqual({ code: 0, stdout: 'status: stopped\n', stderr: '' });
+    expect((await sh(lab, 'qm stop 151')).code).toBe(0); // stopping a stopped VM is silent
+    expect((await sh(lab, 'pct stop 117')).code).toBe(2);
+  });
+
+  it('the config file and the state are one truth', async () => {
+    const before = await sh(lab, 'cat /etc/pve/lxc/116.conf');
+    expect(before.stdout).toContain('cores: 8\n');
+    expect((await sh(lab, 'pct set 116 -cores 4 -memory 8192')).code).toBe(0);
+    expect((await sh(lab, 'grep -E "^(cores|memory):" /etc/pve/lxc/116.conf')).stdout).toBe('cores: 4\nmemory: 8192\n');
+    await sh(lab, 'echo "lxc.apparmor.profile: unconfined" >> /etc/pve/lxc/116.conf && echo "lxc.rootfs.path: /x" >> /etc/pve/lxc/116.conf');
+    const conf = await sh(lab, 'pct config 116');
+    expect(conf.stdout).toContain('lxc.apparmor.profile: unconfined\n');
+    expect(conf.stdout).not.toContain('lxc.rootfs.path');
+    expect(conf.stderr).toBe('vm 116 - lxc.rootfs.path: lxc.rootfs.path is auto generated from rootfs\n');
+    const s = lab.state();
+    expect(s.guests['116']?.lxc).toEqual([['lxc.apparmor.profile', 'unconfined']]);
+    const bad = await sh(lab, 'pct set 116 -lxc.mount.entry "/dev/x dev/x none bind"');
+    expect(bad.code).toBe(255);
+    expect(bad.stderr).toMatch(/^Unknown option: lxc\.mount\.entry\n400 unable to parse option\npct set <vmid> \[OPTIONS\]\n$/);
+  });
+
+  it('sudo needs a valid sudoers.d entry; visudo rejects a bad file', async () => {
+    expect((await sh(lab, 'visudo -cf /tmp/x')).code).toBe(127); // sudo is not part of a PVE install
+    const inst = await sh(lab, 'apt-get install -y sudo');
+    expect(inst.code).toBe(0);
+    expect(inst.stdout).toContain('Setting up sudo (1.9.13p3-1+deb12u1) ...');
+    await sh(lab, 'useradd -m -s /bin/bash claude && usermod -aG sudo claude && mkdir -p /home/claude/.ssh && chmod 700 /home/claude/.ssh');
+    expect((await sh(lab, 'id claude')).stdout).toBe('uid=1000(claude) gid=1000(claude) groups=1000(claude),27(sudo)\n');
+    expect((await sh(lab, 'useradd claude')).code).toBe(9);
+    const { generateEd25519 } = await import('../../src/lab/ssh-server');
+    const kp = generateEd25519('claude@test');
+    await sh(lab, 'cat > /home/claude/.ssh/authorized_keys && chmod 600 /home/claude/.ssh/authorized_keys', `${kp.publicLine}\n`);
+    const noRule = await sh(lab, 'sudo -n true', '', 'claude', kp.privatePem);
+    expect(noRule).toEqual({ code: 1, stdout: '', stderr: 'sudo: a password is required\n' });
+    const badFile = 'claude ALL=(ALL NOPASSWD:ALL\n';
+    const chk = await sh(lab, 'cat > /tmp/claude && visudo -cf /tmp/claude', badFile);
+    expect(chk.code).toBe(1);
+    expect(chk.stderr).toMatch(/^\/tmp\/claude:1:\d+: syntax error\nclaude ALL=\(ALL NOPASSWD:ALL\n\s*\^~~~\n$/);
+    const good = await sh(lab, 'cat > /tmp/claude && visudo -cf /tmp/claude && install -m 0440 /tmp/claude /etc/sudoers.d/claude', 'claude ALL=(ALL) NOPASSWD:ALL\n');
+    expect(good).toEqual({ code: 0, stdout: '/tmp/claude: parsed OK\n', stderr: '' });
+    expect(await sh(lab, 'sudo -n true && sudo -n whoami', '', 'claude', kp.privatePem)).toEqual({ code: 0, stdout: 'root\n', stderr: '' });
+    expect((await sh(lab, 'pct list', '', 'claude', kp.privatePem)).code).toBe(255);
+    expect(lab.handshakes()).toBeGreaterThan(5);
+  });
+});
