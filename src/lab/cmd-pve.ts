@@ -223,7 +223,8 @@ export function pveCommands(world: World, m: Machine): Command[] {
   async function pctCreate(vmid: number, template: string | undefined, opts: Record<string, string>, usage: string): Promise<Result> {
     if (template === undefined) return usageError(usage, 'not enough arguments');
     const errors: Record<string, string> = {};
-    const storage = opts.storage ?? 'local';
+    // `--storage` (default `local`) only matters when rootfs names no storage of its own.
+    const storage = /^([\w-]+):\d+/.exec(opts.rootfs ?? '')?.[1] ?? opts.storage ?? 'local';
     const tpl = host.state.storage.flatMap((s) => s.items).find((i) => i.volid === template && i.content === 'vztmpl');
     if (!tpl) return fail(`unable to create CT ${vmid} - volume '${template}' does not exist\n`, 255);
     const st = host.state.storage.find((s) => s.storage === storage);
