@@ -61,8 +61,6 @@ const frontendGuest = z.strictObject({
   url: httpUrl.optional(),
   /** CPU/RAM the frontend keeps once vLLM does the heavy lifting. */
   reduceTo: reduceTo.optional(),
-  /** OpenWebUI only: an admin API key, to change its persisted OpenAI connections through its admin API. */
-  apiKey: secretRef.optional(),
 });
 
 const network = z.strictObject({
@@ -84,9 +82,17 @@ const vllmGuest = z.strictObject({
   endpoint: httpUrl.optional(),
 });
 
+const openwebuiGuest = frontendGuest.extend({
+  /**
+   * An OpenWebUI admin API key (Settings > Account > API keys). OpenWebUI keeps its OpenAI connections in its
+   * database once initialised, so connecting it to vLLM goes through its admin API, not its env file.
+   */
+  apiKey: secretRef.optional(),
+});
+
 const guests = z.strictObject({
   vm: z.strictObject({ id: vmid }),
-  openwebui: frontendGuest.optional(),
+  openwebui: openwebuiGuest.optional(),
   comfyui: frontendGuest.optional(),
   vllm: vllmGuest,
 });

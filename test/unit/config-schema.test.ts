@@ -187,6 +187,8 @@ const TABLE: BadCase[] = [
   bad('inline HF token', 'vllm.hfToken', 'hf_abcdefghijklmnop', { given: 'hidden', secret: 'hf_abcdefghijklmnop' }),
   bad('inline private key', 'admin.privateKey', '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----',
     { given: 'hidden', secret: 'b3BlbnNzaC1rZXktdjEAAAAA' }),
+  bad('inline OpenWebUI API key', 'guests.openwebui.apiKey', 'sk-0123456789abcdef0123', { given: 'hidden', secret: 'sk-0123456789abcdef0123' }),
+  bad('an API key for ComfyUI, which has none', 'guests.comfyui.apiKey', { env: 'COMFY_KEY' }, { given: '"apiKey"' }),
   bad('secret under a made-up key', 'proxmox.api.tokenSecret', { value: 'pw-9f8e7d' }, { given: 'hidden', secret: 'pw-9f8e7d' }),
   bad('HF token pasted as the model id', 'model.id', 'hf_AbCdEfGhIjKlMnOpQrStUvWx', { given: 'looks like a secret', secret: 'hf_AbCdEfGhIjKlMnOpQrStUvWx' }),
   bad('API key pasted as the token id', 'proxmox.api.tokenId', 'sk-abcdefghijklmnop1234', { given: 'looks like a secret', secret: 'sk-abcdefghijklmnop1234' }),
