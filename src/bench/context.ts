@@ -1,7 +1,11 @@
 // What every bench item shares: one Temporal dev server on loopback, a client and a worker connection.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import { NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { startDevServer, type DevServer } from '../temporal/dev-server';
+import { bundleWorkflows } from '../worker';
 
 export interface BenchContext {
   server: DevServer;
@@ -9,6 +13,10 @@ export interface BenchContext {
   client: Client;
   nc: NativeConnection;
   log(line: string): void;
+  /** the deploy workflow's bundle, made once for every item that runs deploys */
+  deployBundle(): Promise<WorkflowBundleWithSourceMap>;
+  /** the same bundle written to a file, for worker processes of our own */
+  deployBundlePath(): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -16,7 +24,18 @@ export async function startBenchContext(log: (line: string) => void): Promise<Be
   const server = await startDevServer({ log });
   const connection = await Connection.connect({ address: server.address });
   const nc = await NativeConnection.connect({ address: server.address });
+  let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+  const deployBundle = (): Promise<WorkflowBundleWithSourceMap> => (bundle ??= bundleWorkflows());
+  const dir = mkdtempSync(join(tmpdir(), 'pve-vllm-bench-'));
+  let bundlePath: Promise<string> | undefined;
   return {
+    deployBundle,
+    deployBundlePath: () =>
+      (bundlePath ??= deployBundle().then((b) => {
+        const path = join(dir, 'deploy-bundle.js');
+        writeFileSync(path, b.code);
+        return path;
+      })),
     server,
     address: server.address,
     client: new Client({ connection }),
@@ -26,6 +45,7 @@ export async function startBenchContext(log: (line: string) => void): Promise<Be
       await connection.close();
       await nc.close();
       await server.stop();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -1,8 +1,8 @@
 // `npm run bench`: starts what it needs (dev server, sshd, labs) on loopback, measures, prints one table,
 // writes bench-results.json and a closing paragraph. Separate from `npm test`: no figure here fails a build.
 //
-//   node lib/bench/index.js [--only steps,reuse,concurrency,critical,recovery] [--runs 5] [--steps 50]
-//                           [--concurrency 1,10,50] [--out bench-results.json]
+//   node lib/bench/index.js [--only steps,deploy,concurrency,recovery] [--runs 5] [--steps 50]
+//                           [--concurrency 1,10,50] [--time-scale 0.25] [--out bench-results.json]
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
@@ -12,7 +12,13 @@ import { mergeSections, renderTable, summaryParagraph } from './report';
 import { machineFacts, type BenchResults } from './stats';
 
 function parseArgs(argv: string[]): BenchOptions & { only?: string[]; out: string } {
-  const opts: BenchOptions & { only?: string[]; out: string } = { runs: 5, steps: 50, concurrency: [1, 10, 50], out: 'bench-results.json' };
+  const opts: BenchOptions & { only?: string[]; out: string } = {
+    runs: 5,
+    steps: 50,
+    concurrency: [1, 10, 50],
+    timeScale: 0.25,
+    out: 'bench-results.json',
+  };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -23,6 +29,10 @@ function parseArgs(argv: string[]): BenchOptions & { only?: string[]; out: strin
     else if (flag === '--steps') opts.steps = positive(flag, value);
     else if (flag === '--concurrency') opts.concurrency = value.split(',').map((v) => positive(flag, v));
     else if (flag === '--out') opts.out = value;
+    else if (flag === '--time-scale') {
+      opts.timeScale = Number(value);
+      if (!(opts.timeScale > 0 && opts.timeScale <= 10)) throw new Error(`--time-scale: expected a number in (0, 10], got ${value}`);
+    }
     else throw new Error(`unknown flag ${flag}`);
   }
   if (opts.runs < 5) process.stderr.write(`note: --runs ${opts.runs} is below the 5 runs a published figure needs\n`);
