@@ -3,7 +3,7 @@
  * commands from argv (quoted, never concatenated), scripts on stdin (so secrets never reach a process's argv),
  * uploads over SFTP with a `cat` fallback. Every failure is typed (errors.ts) so Temporal knows what to retry.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import { StringDecoder } from 'node:string_decoder';
 import type { ClientChannel } from 'ssh2';
@@ -125,8 +125,11 @@ export class SshPool {
 
   // ---------- connection lifecycle ----------
 
+  // One connection per host:port:user, but never shared across a different host key pin or private key: a
+  // connection verified against one pin must not serve a caller that pinned another.
   private key(t: SshTarget): string {
-    return `${t.host}:${t.port}:${t.username}`;
+    const key = createHash('sha256').update(t.privateKey).digest('hex').slice(0, 16);
+    return `${t.host}:${t.port}:${t.username}:${t.hostKey.trim()}:${key}`;
   }
 
   /** Run `fn` on a ready connection, counting it as in use so the idle timer waits. */

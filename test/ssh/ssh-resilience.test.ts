@@ -192,3 +192,15 @@ describe('dropped connections', () => {
     await expect(pool.session(t).exec(['true'])).rejects.toMatchObject({ name: 'SshConnectionError' });
   });
 });
+
+describe('pool keys', () => {
+  it('never lets a connection verified against one host key pin serve a caller with another pin', async () => {
+    const pool = newPool();
+    await pool.session(target).exec(['true']);
+    const err = await pool
+      .session({ ...target, hostKey: sshd.otherHostKeyFingerprint })
+      .exec(['true'])
+      .catch((e: Error) => e);
+    expect((err as Error).name).toBe('HostKeyMismatchError');
+  });
+});
