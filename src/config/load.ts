@@ -71,19 +71,24 @@ export function loadConfig(file: string, overrides: ConfigOverrides = {}): LoadR
     return { ok: false, problems: [fileProblem(file, 'a readable YAML deploy config file (see examples/seed-lab.yaml)', why)] };
   }
 
-  // uniqueKeys: a key written twice would otherwise let the second silently win.
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length) {
+  // uniqueKeys: a key written twice would otherwise let the second silently win. Tags (!foo, !!binary, !!set) are
+  // not resolved and are refused below: a value must mean what it reads as.
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, resolveKnownTags: false });
+  const yamlProblems = [...doc.errors, ...doc.warnings];
+  if (yamlProblems.length) {
     return {
       ok: false,
-      problems: doc.errors.map((e) => {
+      problems: yamlProblems.map((e) => {
         const pos = e.linePos?.[0];
+        const isTag = e.code === 'TAG_RESOLVE_FAILED';
         // The first line of the parser's message only: the rest quotes the source line, which may hold a secret.
         const what = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
         return {
           path: pos ? `${file}:${pos.line}:${pos.col}` : file,
-          given: `a YAML syntax error (${e.code})`,
-          allowed: 'well-formed YAML: consistent indentation, "key: value" pairs, balanced quotes and brackets',
+          given: isTag ? `a YAML tag (${e.code})` : `a YAML syntax error (${e.code})`,
+          allowed: isTag
+            ? 'plain YAML values without tags such as !foo or !!binary (quote a value that starts with !)'
+            : 'well-formed YAML: consistent indentation, "key: value" pairs, balanced quotes and brackets',
           message: pos ? `line ${pos.line}, column ${pos.col}: ${what}` : what,
         };
       }),

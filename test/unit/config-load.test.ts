@@ -67,6 +67,14 @@ describe('loadConfig', () => {
     expect(text).not.toContain('0f3c2b8e');
   });
 
+  it('refuses YAML tags, which would change what a value means', () => {
+    const text = problemsText(join(FIXTURES, 'tags.yaml'));
+    expect(text.split('\n')).toHaveLength(3);
+    expect(text).toMatch(/tags\.yaml:3:\d+: got a YAML tag .*line 3/);
+    expect(text).toMatch(/tags\.yaml:4:\d+: /);
+    expect(text).toMatch(/tags\.yaml:5:\d+: /);
+  });
+
   it('refuses a document that is not a mapping', () => {
     expect(problemsText(join(FIXTURES, 'not-a-mapping.yaml'))).toMatch(/^config error: \(top level\): got a list of 2 items/);
   });
