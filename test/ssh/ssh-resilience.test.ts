@@ -204,3 +204,32 @@ describe('pool keys', () => {
     expect((err as Error).name).toBe('HostKeyMismatchError');
   });
 });
+
+describe('silent peers', () => {
+  it('detects a peer that stops answering (no RST) through keepalives, instead of hanging', async () => {
+    const other = await startSshd();
+    const pool = newPool({ keepaliveIntervalMs: 300, keepaliveCountMax: 2 });
+    const t = { ...target, port: other.port, hostKey: other.hostKeyFingerprint, privateKey: other.clientKey };
+    const { execFileSync } = await import('node:child_process');
+    try {
+      await pool.session(t).exec(['true']);
+      const started = Date.now();
+      // Freeze this connection's sshd process: TCP stays up, nothing answers any more.
+      const err = await pool
+        .session(t)
+        .exec(['bash', '-c', 'kill -STOP $PPID; sleep 30'])
+        .catch((e: Error) => e);
+      expect((err as Error).name).toBe('SshConnectionError');
+      expect((err as Error).message).toMatch(/keepalive/i);
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      // The frozen session processes are children of this test's own sshd: kill them by parent pid.
+      try {
+        execFileSync('pkill', ['-9', '-P', String(other.pid)]);
+      } catch {
+        // none left
+      }
+      await other.stop();
+    }
+  });
+});
