@@ -7,7 +7,8 @@ import { activityEvents, completedActivities, historyEvents, isClosed, pendingAc
 import { hostStateViolations, stateDifferences } from './host-check';
 import { runScenario, type Env, type LiveRun, type RunOutcome, type Scenario } from './session';
 
-export type KillTrigger = { kind: 'boundary'; k: number } | { kind: 'during'; activity: string };
+/** `delayMs`: kill that long after the activity was seen running (to land after its first side effect). */
+export type KillTrigger = { kind: 'boundary'; k: number } | { kind: 'during'; activity: string; delayMs?: number };
 
 export interface KillPoint {
   scenario: Scenario;
@@ -41,7 +42,7 @@ export interface CrashResult {
 }
 
 export function labelOf(p: KillPoint, ref?: Reference): string {
-  if (p.trigger.kind === 'during') return `during ${p.trigger.activity}`;
+  if (p.trigger.kind === 'during') return `during ${p.trigger.activity}${p.trigger.delayMs ? ` (+${p.trigger.delayMs} ms)` : ''}`;
   const name = ref?.completed[p.trigger.k - 1];
   return `after #${p.trigger.k}${name ? ` ${name}` : ''}`;
 }
@@ -72,8 +73,11 @@ async function killWhen(run: LiveRun, trigger: KillTrigger): Promise<string | un
     } else {
       const got = await pendingActivities(run.handle).catch(() => undefined);
       if (got?.pending.some((p) => p.activity === trigger.activity && p.started)) {
+        if (trigger.delayMs) await new Promise((r) => setTimeout(r, trigger.delayMs));
+        const still = await pendingActivities(run.handle).catch(() => undefined);
         await run.workers[0]?.kill();
-        return `during ${trigger.activity}`;
+        const running = still?.pending.some((p) => p.activity === trigger.activity && p.started);
+        return `during ${trigger.activity}${trigger.delayMs ? ` +${trigger.delayMs} ms${running ? '' : ' (it had ended)'}` : ''}`;
       }
       if (got && !got.running) return undefined;
     }
@@ -129,10 +133,10 @@ export function judge(point: KillPoint, ref: Reference, outcome: RunOutcome, kil
 }
 
 /** Kill points of a scenario: every boundary 1..K (or the given subset) plus the mid-activity ones. */
-export function killPoints(scenario: Scenario, ref: Reference, opts: { boundaries?: number[]; during?: string[] } = {}): KillPoint[] {
+export function killPoints(scenario: Scenario, ref: Reference, opts: { boundaries?: number[]; during?: Array<string | { activity: string; delayMs: number }> } = {}): KillPoint[] {
   const ks = opts.boundaries ?? ref.completed.map((_, i) => i + 1);
   return [
     ...ks.filter((k) => k >= 1 && k <= ref.completed.length).map((k) => ({ scenario, trigger: { kind: 'boundary', k } as KillTrigger })),
-    ...(opts.during ?? []).map((activity) => ({ scenario, trigger: { kind: 'during', activity } as KillTrigger })),
+    ...(opts.during ?? []).map((d) => ({ scenario, trigger: { kind: 'during', ...(typeof d === 'string' ? { activity: d } : d) } as KillTrigger })),
   ];
 }

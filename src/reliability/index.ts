@@ -13,11 +13,28 @@ import { exitCodeOf, summaryTable, type Summary } from './summary';
 
 /** The scenario every boundary is killed at: both frontends, so every activity of a full run is crossed. */
 export const MAIN: Scenario = { name: 'crash-keep-both', decide: { openwebui: 'keep', frontend: 'both' }, expect: 'completed' };
-/** A fault that makes the run compensate: kills in the model start and in the undo itself. */
-export const OOM: Scenario = { name: 'crash-vllm-oom', decide: { openwebui: 'keep', frontend: 'comfyui' }, faults: ['vllm-oom'], expect: 'compensated' };
 /** Mid-activity kills need activities long enough to be caught running: the lab at a slower pace. */
 export const SLOW: Scenario = { ...MAIN, name: 'crash-keep-both-slow', timeScale: 0.3 };
-export const LONG_ACTIVITIES = ['ensureVllmContainer', 'ensureGpuReleasedFromVm', 'ensureImagePulled', 'verifyVllmServing'];
+/**
+ * A fault that makes the run compensate: kills inside steps whose undo must still run afterwards (the undo
+ * is registered from the step's result, which a retry after the crash must still report) and inside undos.
+ */
+export const OOM: Scenario = { name: 'crash-vllm-oom-slow', decide: { openwebui: 'keep', frontend: 'comfyui' }, faults: ['vllm-oom'], expect: 'compensated', timeScale: 0.3 };
+
+// +300 ms lands after the PVE task was started (create, shutdown) and while we wait for it.
+export const SLOW_KILLS = [
+  { activity: 'ensureVllmContainer', delayMs: 300 },
+  { activity: 'ensureGpuReleasedFromVm', delayMs: 300 },
+  { activity: 'ensureImagePulled', delayMs: 300 },
+  { activity: 'verifyVllmServing', delayMs: 0 },
+];
+export const OOM_KILLS = [
+  { activity: 'ensureVllmContainer', delayMs: 300 },
+  { activity: 'ensureGpuReleasedFromVm', delayMs: 300 },
+  { activity: 'verifyVllmServing', delayMs: 0 },
+  { activity: 'returnGpuToVm', delayMs: 200 },
+  { activity: 'destroyContainer', delayMs: 200 },
+];
 
 export function crashTable(results: CrashResult[]): string {
   return renderTable(
@@ -76,8 +93,8 @@ async function crashMatrix(env: Env, o: Options, sum: Summary): Promise<CrashRes
   const quickBoundaries = (k: number) => [1, Math.ceil(k / 3), Math.ceil((2 * k) / 3), k];
   const points = [
     ...killPoints(MAIN, main, { boundaries: o.boundaries ?? (o.quick ? quickBoundaries(main.completed.length) : undefined) }),
-    ...killPoints(SLOW, refs.get(SLOW.name) as Reference, { boundaries: [], during: o.quick ? ['ensureImagePulled', 'verifyVllmServing'] : LONG_ACTIVITIES }),
-    ...killPoints(OOM, refs.get(OOM.name) as Reference, { boundaries: [], during: ['verifyVllmServing', 'returnGpuToVm'] }),
+    ...killPoints(SLOW, refs.get(SLOW.name) as Reference, { boundaries: [], during: o.quick ? SLOW_KILLS.slice(1, 3) : SLOW_KILLS }),
+    ...killPoints(OOM, refs.get(OOM.name) as Reference, { boundaries: [], during: o.quick ? OOM_KILLS.slice(1, 2) : OOM_KILLS }),
   ];
   for (const p of points) {
     const ref = refs.get(p.scenario.name) as Reference;
