@@ -88,7 +88,7 @@ export async function createLog(
   await t.delay(800);
   if (!template) throw new Error(`unable to create CT ${vmid} - volume '${ostemplate}' does not exist`);
   t.log(`extracting archive '/var/lib/vz/template/cache/${rel.replace(/^vztmpl\//, '')}'`);
-  await t.delay(5000);
+  await t.delay(2000);
   const read = template.size * 4;
   t.log(`Total bytes read: ${read} (${Math.round(read / 1048576)}MiB, 91MiB/s)`);
   t.log('Detected container architecture: amd64');

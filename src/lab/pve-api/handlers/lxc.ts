@@ -87,6 +87,10 @@ async function createCt(ctx: Ctx): Promise<string> {
       host.destroyGuest(vmid, 'lxc', 'api'); // PVE removes the half-made config on failure
       throw err;
     }
+    // create_vm sets these defaults when the worker finishes (after OS detection)
+    if (!g.config.hostname) g.config.hostname = `CT${vmid}`;
+    if (!g.config.memory || g.config.memory === '0') g.config.memory = '512';
+    if (g.config.swap === undefined) g.config.swap = '512';
     delete g.config.lock;
     delete g.raw;
     if (startAfter) {
@@ -162,7 +166,7 @@ function stopCt(ctx: Ctx, mode: 'stop' | 'shutdown'): string {
   // check_running only: a CT that does not exist is simply "not running" here
   if (!isRunningCt(ctx.host, vmid)) throw dieError(`CT ${vmid} not running`);
   return ctx.tasks.start(mode === 'stop' ? 'vzstop' : 'vzshutdown', String(vmid), ctx.caller, async (t) => {
-    await t.delay(mode === 'stop' ? 1000 : 4000);
+    await t.delay(mode === 'stop' ? 1000 : 2500);
     ctx.host.stopGuest(vmid, 'lxc', 'api', mode);
   });
 }
@@ -172,9 +176,9 @@ function rebootCt(ctx: Ctx): string {
   const vmid = vmidOf(ctx);
   if (!isRunningCt(ctx.host, vmid)) throw dieError(`VM ${vmid} not running`); // (sic) "VM" in vm_reboot
   return ctx.tasks.start('vzreboot', String(vmid), ctx.caller, async (t) => {
-    await t.delay(4000);
+    await t.delay(2500);
     ctx.host.stopGuest(vmid, 'lxc', 'api', 'shutdown');
-    await t.delay(1500);
+    await t.delay(2000);
     ctx.host.startGuest(vmid, 'lxc', 'api');
   });
 }

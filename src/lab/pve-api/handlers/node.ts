@@ -88,7 +88,7 @@ function vzdump(ctx: Ctx): string {
       t.log('INFO: ionice priority: 7');
       if (g.type === 'lxc') t.log(`INFO: CT Name: ${g.config.hostname ?? `CT${id}`}`);
       t.log(`INFO: creating vzdump archive '/var/lib/vz/dump/${file}'`);
-      await t.delay(8000);
+      await t.delay(4000);
       const size = 900 * MiB;
       t.log(`INFO: archive file size: ${Math.round(size / MiB)}MB`);
       t.log(`INFO: Finished Backup of VM ${id} (00:00:08)`);

@@ -156,6 +156,6 @@ export const qemuRoutes: Route[] = [
   },
   {
     method: 'POST', path: '/nodes/{node}/qemu/{vmid}/status/shutdown', perm: (p) => [`/vms/${String(p.vmid)}`, 'VM.PowerMgmt'],
-    handler: (ctx) => guestTask(ctx, 'qmshutdown', 6000, () => ctx.host.stopGuest(vmidOf(ctx), 'qemu', 'api', 'shutdown')),
+    handler: (ctx) => guestTask(ctx, 'qmshutdown', 5000, () => ctx.host.stopGuest(vmidOf(ctx), 'qemu', 'api', 'shutdown')),
   },
 ];
