@@ -25,13 +25,15 @@ export function createContainerActivities(deps: ActivityDeps) {
       const host = h(cfg);
       const q = await gpuQuery(host, vmid);
       if (q.code === 0 && parseGpuQuery(q.stdout)?.driverVersion === driverVersion) return { changed: false };
-      // The CT shares the host's kernel module: install the same version's userspace only (--no-kernel-module).
-      const run = `NVIDIA-Linux-x86_64-${driverVersion}.run`;
-      const url = `https://us.download.nvidia.com/XFree86/Linux-x86_64/${driverVersion}/${run}`;
+      // The CT shares the host's kernel module: install only the userspace of exactly that version, from
+      // NVIDIA's CUDA repository for Debian 12 (apt pins `=<version>-1`; Debian's own is another branch).
+      const keyring = '/tmp/cuda-keyring_1.1-1_all.deb';
       await host.ctMust(vmid, ['apt-get', 'update'], APT);
-      await host.ctMust(vmid, ['apt-get', 'install', '-y', 'curl', 'ca-certificates', 'kmod'], APT);
-      await host.ctMust(vmid, ['curl', '-fsSL', '-o', `/root/${run}`, url], APT);
-      await host.ctMust(vmid, ['sh', `/root/${run}`, '--no-kernel-module', '--silent', '--no-questions', '--ui=none'], APT);
+      await host.ctMust(vmid, ['apt-get', 'install', '-y', 'curl', 'ca-certificates'], APT);
+      await host.ctMust(vmid, ['curl', '-fsSL', '-o', keyring, 'https://developer.download.nvidia.com/compute/cuda/repos/debian12/x86_64/cuda-keyring_1.1-1_all.deb'], APT);
+      await host.ctMust(vmid, ['dpkg', '-i', keyring], APT);
+      await host.ctMust(vmid, ['apt-get', 'update'], APT);
+      await host.ctMust(vmid, ['apt-get', 'install', '-y', '--allow-downgrades', `nvidia-driver-cuda=${driverVersion}-1`, `libnvidia-ml1=${driverVersion}-1`, `libcuda1=${driverVersion}-1`], APT);
       return { changed: true };
     },
 

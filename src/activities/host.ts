@@ -204,7 +204,8 @@ export function createHostActivities(deps: ActivityDeps) {
       }
       if ((await host.run(['test', '-c', '/dev/nvidia-uvm'])).code !== 0) {
         await host.must(['modprobe', 'nvidia-uvm']);
-        await host.must(['nvidia-modprobe', '-u', '-c=0']);
+        // udev makes the node on most hosts; nvidia-modprobe makes it where it does not
+        if ((await host.run(['test', '-c', '/dev/nvidia-uvm'])).code !== 0) await host.must(['nvidia-modprobe', '-u', '-c=0']);
         changed = true;
       }
       const after = parseLspciDriver(await host.must(['lspci', '-nnk', '-s', shortBdf(bdf)]));

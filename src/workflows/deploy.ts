@@ -25,7 +25,7 @@ import {
   progressQuery,
 } from './messages';
 import { preflightModel } from './preflight';
-import { Saga } from './saga';
+import { Saga, failureText as errorText } from './saga';
 
 type Acts = DeployActivities;
 type Fn = (...args: never[]) => Promise<unknown>;
@@ -300,10 +300,3 @@ export const CHECKPOINTS = [
   'Final integration',
 ] as const;
 
-function errorText(err: unknown): string {
-  if (err instanceof Error) {
-    const cause = (err as { cause?: unknown }).cause;
-    return cause instanceof Error && cause.message ? `${err.message}: ${cause.message}` : err.message;
-  }
-  return String(err);
-}

@@ -41,11 +41,20 @@ export class Saga {
         } catch (err) {
           allDone = false;
           undo.record.outcome = 'failed';
-          undo.record.detail = err instanceof Error ? err.message : String(err);
+          undo.record.detail = failureText(err);
           log.error('compensation failed', { name: undo.record.name, error: undo.record.detail });
         }
       }
     });
     return { ran, allDone };
   }
+}
+
+/** An activity failure's own message is "Activity task failed": the reason is in its cause. */
+export function failureText(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err; e instanceof Error && parts.length < 4; e = (e as { cause?: unknown }).cause) {
+    if (e.message && e.message !== 'Activity task failed') parts.push(e.message);
+  }
+  return parts.join(': ') || String(err);
 }
