@@ -96,10 +96,10 @@ export class CountingSshPool extends SshPool {
     const wf = info.workflowExecution?.workflowId ?? '?';
     let m = this.used.get(wf);
     if (!m) this.used.set(wf, (m = new Map()));
-    m.set(`${info.activityId}#${info.attempt}`, `${target.username}@${target.host}:${target.port}`);
+    m.set(info.activityId, `${target.username}@${target.host}:${target.port}`);
   }
 
-  /** SSH-using activity executions (attempts count separately) and distinct SSH targets of one workflow. */
+  /** SSH-using activities (retried attempts count once) and distinct SSH targets of one workflow. */
   usage(workflowId: string): { activities: number; targets: number } {
     const m = this.used.get(workflowId) ?? new Map<string, string>();
     return { activities: m.size, targets: new Set(m.values()).size };
