@@ -31,6 +31,8 @@ export const PACKAGES: Record<string, PkgInfo> = {
   jq: { version: '1.6-2.1', sizeKb: 135 },
   pciutils: { version: '1:3.9.0-4', sizeKb: 105 },
   python3: { version: '3.11.2-1+b1', sizeKb: 26 },
+  nodejs: { version: '18.19.0+dfsg-6~deb12u2', sizeKb: 14263 },
+  npm: { version: '9.2.0~ds1-1', sizeKb: 2347, deps: ['nodejs'] },
   'openssh-server': { version: '1:9.2p1-2+deb12u5', sizeKb: 455 },
   'apt-transport-https': { version: '2.6.1', sizeKb: 25 },
   'lsb-release': { version: '12.0-1', sizeKb: 6 },

@@ -8,12 +8,10 @@ import { CUDA_REPO_DRIVERS, NVIDIA_USERSPACE, PACKAGES, REPO_MARKERS, download, 
 import { fail, isRoot, notFound, ok, parseFlags, readText, stdinText, writeText, type Ctx, type Result } from './cmd-util';
 import { installSudoFiles } from './cmd-users';
 import type { Machine, World } from './world';
+import { PROVIDES } from './provides';
 
-/** Which package provides a command (for the `command not found` gate). */
-export const PROVIDES: Record<string, string[]> = {
-  docker: ['docker-ce', 'docker.io'], 'nvidia-ctk': ['nvidia-container-toolkit', 'nvidia-container-toolkit-base'],
-  git: ['git'], gpg: ['gnupg', 'gpg'], curl: ['curl'], wget: ['wget'], sudo: ['sudo'], jq: ['jq'],
-};
+export { PROVIDES };
+
 
 export function hasCommand(world: World, m: Machine, cmd: string): boolean {
   const pk = world.runtime(m.key).packages;
@@ -193,6 +191,7 @@ export function pkgCommands(world: World, m: Machine): Command[] {
       errs += await postInstall(ctx, p.name, p.version);
     }
     journal('apt-get install', plan.map((p) => p.name).join(' '));
+    world.packagesChanged(m);
     return ok(quiet ? '' : out, errs);
   });
 
@@ -222,6 +221,7 @@ export function pkgCommands(world: World, m: Machine): Command[] {
         await writeText(ctx, '/etc/apt/sources.list.d/cuda-debian12-x86_64.list', 'deb [signed-by=/usr/share/keyrings/cuda-archive-keyring.gpg] https://developer.download.nvidia.com/compute/cuda/repos/debian12/x86_64/ /\n');
         await writeText(ctx, '/usr/share/keyrings/cuda-archive-keyring.gpg', 'lab-keyring\n');
         rt().packages.push('cuda-keyring');
+        world.packagesChanged(m);
         journal('dpkg -i', 'cuda-keyring');
         return ok('Selecting previously unselected package cuda-keyring.\n(Reading database ... 21234 files and directories currently installed.)\nPreparing to unpack cuda-keyring_1.1-1_all.deb ...\nUnpacking cuda-keyring (1.1-1) ...\nSetting up cuda-keyring (1.1-1) ...\n');
       }

@@ -282,7 +282,19 @@ export function userCommands(world: World, m: Machine): Command[] {
     return world.run(m, sets + pipefail + script, { stdin, env: Object.fromEntries(ctx.env), cwd: ctx.cwd, args: positional });
   });
 
-  return [useradd, usermod, idCmd, getent, groupsCmd, chown, chpasswd, whoami, hostnameCmd, visudo, sudo, shell('bash'), shell('sh')];
+  const umask = defineCommand('umask', async (args) => ok(args.length === 0 ? '0022\n' : ''));
+  const trap = defineCommand('trap', async () => ok()); // signals are not modelled; EXIT traps do not run
+  const mktemp = defineCommand('mktemp', async (args, ctx): Promise<Result> => {
+    const { flags, operands } = parseFlags(args, ['-p']);
+    const tpl = operands[0] ?? 'tmp.XXXXXXXXXX';
+    const name = tpl.replace(/X+$/, (x) => Array.from({ length: x.length }, () => 'abcdefghijklmnopqrstuvwxyz0123456789'[Math.floor(Math.random() * 36)]).join(''));
+    const path = name.startsWith('/') ? name : `${String(flags['-p'] ?? '/tmp')}/${name}`;
+    if (flags['-d']) await ctx.fs.mkdir(path, { recursive: true });
+    else await writeText(ctx, path, '');
+    return ok(`${path}\n`);
+  });
+
+  return [umask, trap, mktemp, useradd, usermod, idCmd, getent, groupsCmd, chown, chpasswd, whoami, hostnameCmd, visudo, sudo, shell('bash'), shell('sh')];
 }
 
 /** Files the `sudo` package installs. */

@@ -51,8 +51,29 @@ function norm(p: string): string {
 export class LabFs implements IFileSystem {
   readonly inner: InMemoryFs;
   providers: VirtualProvider[] = [];
-  /** Called after every write to a non-virtual path (journal + persistence are driven from here). */
-  onWrite: (path: string) => void = () => undefined;
+  /** Original content (null = absent) of paths changed since the last takeChanges(), for net-change journaling. */
+  private readonly dirty = new Map<string, string | null>();
+
+  private async before(p: string): Promise<void> {
+    if (this.dirty.has(p) || /^\/(tmp|var\/tmp|var\/cache|var\/lib\/apt|run)\//.test(p)) return;
+    const old = (await this.inner.exists(p)) ? await this.inner.readFile(p).catch(() => null) : null;
+    this.dirty.set(p, old);
+  }
+
+  private onWrite(_p: string): void {
+    // content changes are collected by before()/takeChanges()
+  }
+
+  /** Paths whose content really changed since the last call (a rewrite with the same bytes is no change). */
+  async takeChanges(): Promise<string[]> {
+    const out: string[] = [];
+    for (const [p, old] of this.dirty) {
+      const now = (await this.inner.exists(p)) ? await this.inner.readFile(p).catch(() => null) : null;
+      if (now !== old) out.push(p);
+    }
+    this.dirty.clear();
+    return out;
+  }
 
   constructor(files: Record<string, string> = {}) {
     this.inner = new InMemoryFs(files);
@@ -111,6 +132,7 @@ export class LabFs implements IFileSystem {
   async writeFile(path: string, content: FileContent, options?: Parameters<IFileSystem['writeFile']>[2]): Promise<void> {
     const p = norm(path);
     if (await this.writeVirtual(p, content, false)) return;
+    await this.before(p);
     await this.inner.writeFile(p, content, options);
     this.onWrite(p);
   }
@@ -118,6 +140,7 @@ export class LabFs implements IFileSystem {
   async appendFile(path: string, content: FileContent, options?: Parameters<IFileSystem['appendFile']>[2]): Promise<void> {
     const p = norm(path);
     if (await this.writeVirtual(p, content, true)) return;
+    await this.before(p);
     await this.inner.appendFile(p, content, options);
     this.onWrite(p);
   }
@@ -169,6 +192,7 @@ export class LabFs implements IFileSystem {
   async rm(path: string, options?: { recursive?: boolean; force?: boolean }): Promise<void> {
     const p = norm(path);
     if (this.vstat(p)) throw new Error(`EACCES: permission denied, rm '${p}'`);
+    if ((await this.inner.lstat(p).catch(() => null))?.isFile) await this.before(p);
     await this.inner.rm(p, options);
     this.onWrite(p);
   }
@@ -177,6 +201,7 @@ export class LabFs implements IFileSystem {
     const s = norm(src);
     const f = this.vfile(s);
     if (f) { await this.writeFile(dest, f.read()); return; }
+    await this.before(norm(dest));
     await this.inner.cp(s, norm(dest), options);
     this.onWrite(norm(dest));
   }
@@ -189,6 +214,8 @@ export class LabFs implements IFileSystem {
       await this.inner.rm(s);
       return;
     }
+    await this.before(s);
+    await this.before(d);
     await this.inner.mv(s, d);
     this.onWrite(d);
   }

@@ -13,6 +13,7 @@ import { designState, FAULT_NAMES, type FaultName, type JournalEntry, type LabKe
 import { World } from './world';
 import { pveCommands } from './cmd-pve';
 import { gpuCommands } from './cmd-gpu';
+import { nodeCommands } from './cmd-node';
 import { userCommands } from './cmd-users';
 import { pkgCommands } from './cmd-pkg';
 import { dockerCommands } from './cmd-docker';
@@ -68,7 +69,7 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
   const host = new LabHost(state, opts.timeScale ?? 1);
   for (const f of opts.faults ?? []) host.armFault(f);
   const world = new World(host);
-  for (const f of [pveCommands, gpuCommands, userCommands, pkgCommands, dockerCommands, netCommands]) world.addCommands(f);
+  for (const f of [pveCommands, gpuCommands, userCommands, pkgCommands, dockerCommands, netCommands, nodeCommands]) world.addCommands(f);
 
   const decode = (files: LabState['files'][string] | undefined): Record<string, string> | undefined =>
     files ? Object.fromEntries(files.map((f) => [f.path, Buffer.from(f.content, 'base64').toString('utf8')])) : undefined;

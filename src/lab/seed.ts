@@ -125,7 +125,7 @@ export function designState(keys: LabKeys): LabState {
   };
   const rt118 = emptyRuntime();
   rt118.comfyui = { loadedPacks: [] };
-  rt118.packages = ['ca-certificates', 'curl', 'wget', 'git', 'python3', 'openssh-server'];
+  rt118.packages = ['ca-certificates', 'curl', 'wget', 'git', 'python3', 'openssh-server', 'nvidia-driver-cuda'];
   rt118.aptUpdated = true;
   rt118.services = { 'comfyui.service': 'active', 'ssh.service': 'active' };
   rt118.enabledServices = ['comfyui.service', 'ssh.service'];

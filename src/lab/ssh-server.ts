@@ -141,6 +141,7 @@ async function runExec(world: World, client: Connection, ch: ServerChannel, user
   });
   try {
     const res = await world.run(host, command, { stdin: Buffer.concat(chunks).toString('utf8'), env, cwd: home });
+    await world.flushFileJournal();
     if (dropped) return;
     if (res.stdout) ch.write(res.stdout);
     if (res.stderr) ch.stderr.write(res.stderr);

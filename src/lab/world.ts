@@ -3,7 +3,9 @@
  * glue every simulated command needs: the host model, live output sinks of SSH sessions, and services.
  */
 import { Bash } from 'just-bash';
-import type { ExecResult } from 'just-bash';
+import type { Command, ExecResult } from 'just-bash';
+import { PROVIDES } from './provides';
+import { shellQuote } from './cmd-util';
 import { LabFs, ShellError } from './fs';
 import type { LabHost } from './host';
 import { emptyRuntime, type CtRuntime } from './state';
@@ -54,6 +56,13 @@ export class World {
       if (c) return c.pid;
     }
     return null;
+  }
+
+  /** Journal the files an SSH command changed (net of rewrites with identical content). */
+  async flushFileJournal(): Promise<void> {
+    for (const m of this.machines.values()) {
+      for (const p of await m.fs.takeChanges()) this.host.record('ssh', 'file.write', m.vmid ?? undefined, p);
+    }
   }
 
   /** dockerd re-reads /etc/docker/daemon.json on restart: registered runtimes follow the file. */
@@ -113,9 +122,31 @@ export class World {
     }
     const bash = new Bash({ fs, cwd: '/root', env: { HOME: '/root', USER: 'root' }, commands: undefined });
     const m: Machine = { key, vmid, fs, bash };
-    for (const f of this.factories) for (const c of f(this, m)) bash.registerCommand(c);
+    const pending: Command[] = [];
+    // Commands that come with a package exist only once it is installed (so `command -v` tells the truth).
+    for (const f of this.factories) for (const c of f(this, m)) (this.installed(m, c.name) ? bash.registerCommand(c) : pending.push(c));
+    this.pending.set(key, pending);
     this.machines.set(key, m);
     return m;
+  }
+
+  private readonly pending = new Map<string, Command[]>();
+
+  private installed(m: Machine, cmd: string): boolean {
+    const providers = PROVIDES[cmd];
+    if (!providers) return true;
+    if (cmd === 'nvidia-smi' && m.vmid === null) return true; // the host driver ships nvidia-smi
+    return providers.some((p) => this.runtime(m.key).packages.includes(p));
+  }
+
+  /** After apt installs: register the commands the new packages provide. */
+  packagesChanged(m: Machine): void {
+    const pending = this.pending.get(m.key) ?? [];
+    this.pending.set(m.key, pending.filter((c) => {
+      if (!this.installed(m, c.name)) return true;
+      m.bash.registerCommand(c);
+      return false;
+    }));
   }
 
   /** /dev/nvidia* on the host: nvidiactl with the module, nvidia0 once the GPU is bound, uvm with nvidia_uvm. */
@@ -148,8 +179,9 @@ export class World {
   async run(m: Machine, script: string, opts: { stdin?: string; env: Record<string, string>; cwd?: string; args?: string[] }): Promise<ExecResult> {
     try {
       const execOpts: Parameters<Bash['exec']>[1] = { stdin: opts.stdin ?? '', env: opts.env, cwd: opts.cwd ?? opts.env.HOME ?? '/root' };
-      if (opts.args) execOpts.args = opts.args;
-      return await m.bash.exec(script, execOpts);
+      // Positional parameters ($1 …) for `bash -s -- a b` / `sh -c '…' name a b`.
+      const prefix = opts.args && opts.args.length > 0 ? `set -- ${shellQuote(opts.args)}\n` : '';
+      return await m.bash.exec(prefix + script, execOpts);
     } catch (e) {
       if (e instanceof WriteError) return { stdout: '', stderr: `bash: line 1: echo: write error: ${e.errnoText}\n`, exitCode: 1 };
       if (e instanceof ShellError) return { stdout: '', stderr: `bash: line 1: ${e.text}\n`, exitCode: 1 };

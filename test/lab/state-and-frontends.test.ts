@@ -16,7 +16,8 @@ describe('journal and state file', () => {
     expect(lab.journal()).toEqual([]);
     await sh(lab, 'pct set 118 -memory 8192 && qm stop 151 && mkdir -p /root/marker && echo hi > /root/marker/file');
     const ops = lab.journal().map((j) => `${j.via} ${j.op} ${j.guest ?? ''}`.trim());
-    expect(ops).toEqual(['ssh ct.config 118', 'ssh vm.stop 151']);
+    expect(ops).toEqual(['ssh ct.config 118', 'ssh vm.stop 151', 'ssh file.write']);
+    expect(lab.journal()[2]?.detail).toBe('/root/marker/file');
     const fp = lab.ssh.hostKeyFingerprint;
     const secret = lab.secrets.tokenSecret;
     await lab.stop();
@@ -26,7 +27,7 @@ describe('journal and state file', () => {
       expect(again.ssh.hostKeyFingerprint).toBe(fp);
       expect(again.secrets.tokenSecret).toBe(secret);
       expect((await sh(again, 'qm status 151 && pct config 118 | grep memory && cat /root/marker/file')).stdout).toBe('status: stopped\nmemory: 8192\nhi\n');
-      expect(again.journal()).toHaveLength(2);
+      expect(again.journal()).toHaveLength(3);
     } finally { await again.stop(); }
   });
 
