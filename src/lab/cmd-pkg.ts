@@ -1,10 +1,10 @@
 /**
  * Software management and services inside a machine: `apt-get`/`apt`, `dpkg`, `dpkg-query`, `gpg`,
- * `install`, `wget`, `systemctl`, `nvidia-ctk` and `git`. Installed packages decide which commands exist.
+ * `install`, `wget`, `systemctl` and `nvidia-ctk`. Installed packages decide which commands exist.
  */
 import { defineCommand } from 'just-bash';
 import type { Command } from 'just-bash';
-import { CUDA_REPO_DRIVERS, NVIDIA_USERSPACE, PACKAGES, REPO_MARKERS, download, findRepo } from './catalog';
+import { CUDA_REPO_DRIVERS, NVIDIA_USERSPACE, PACKAGES, REPO_MARKERS, download } from './catalog';
 import { fail, isRoot, notFound, ok, parseFlags, readText, stdinText, writeText, type Ctx, type Result } from './cmd-util';
 import { installSudoFiles } from './cmd-users';
 import type { Machine, World } from './world';
@@ -378,57 +378,5 @@ export function pkgCommands(world: World, m: Machine): Command[] {
     return fail(`Incorrect Usage: flag provided but not defined: -${args[0] ?? ''}\n`, 1);
   });
 
-  const git = defineCommand('git', async (args, ctx): Promise<Result> => {
-    if (!hasCommand(world, m, 'git')) return notFound('git');
-    let cwd = ctx.cwd;
-    let a = args;
-    if (a[0] === '-C') {
-      cwd = ctx.fs.resolvePath(ctx.cwd, a[1] ?? '');
-      if (!(await ctx.fs.exists(cwd))) return fail(`fatal: cannot change to '${a[1] ?? ''}': No such file or directory\n`, 128);
-      a = a.slice(2);
-    }
-    const sub = a[0];
-    if (sub === 'clone') {
-      const { flags, operands } = parseFlags(a.slice(1), ['--branch', '-b', '--depth']);
-      const url = operands[0] ?? '';
-      const repo = findRepo(url);
-      const dir = ctx.fs.resolvePath(cwd, operands[1] ?? url.replace(/\.git$/, '').replace(/^.*\//, ''));
-      if ((await ctx.fs.exists(dir)) && (await ctx.fs.readdir(dir)).length > 0) return fail(`fatal: destination path '${operands[1] ?? dir}' already exists and is not an empty directory.\n`, 128);
-      const shown = operands[1] ?? url.replace(/\.git$/, '').replace(/^.*\//, '');
-      if (!repo) return fail(`Cloning into '${shown}'...\nfatal: repository '${url}/' not found\n`, 128);
-      const ref = String(flags['--branch'] ?? flags['-b'] ?? repo.defaultBranch);
-      const commit = repo.refs[ref];
-      if (!commit) return fail(`Cloning into '${shown}'...\nwarning: Could not find remote branch ${ref} to clone.\nfatal: Remote branch ${ref} not found in upstream origin\n`, 128);
-      await host.delay(3000);
-      for (const [p, c] of Object.entries(repo.files)) await writeText(ctx, `${dir}/${p}`, c);
-      await writeText(ctx, `${dir}/.git/HEAD`, repo.refs[ref] && ref !== repo.defaultBranch && /^v\d/.test(ref) ? `${commit}\n` : `ref: refs/heads/${ref}\n`);
-      await writeText(ctx, `${dir}/.git/lab-repo`, JSON.stringify({ url: repo.url, head: commit }));
-      journal('git clone', `${repo.url} -> ${dir}`);
-      return ok('', `Cloning into '${shown}'...\n${/^v\d/.test(ref) ? `Note: switching to '${commit}'.\n\nYou are in 'detached HEAD' state.\n` : ''}`);
-    }
-    const meta = await readText(ctx, `${cwd}/.git/lab-repo`);
-    if (meta === undefined) return fail('fatal: not a git repository (or any of the parent directories): .git\n', 128);
-    const info = JSON.parse(meta) as { url: string; head: string };
-    const repo = findRepo(info.url);
-    if (sub === 'rev-parse') return ok(`${info.head}\n`);
-    if (sub === 'describe') {
-      const tag = Object.entries(repo?.refs ?? {}).find(([k, v]) => v === info.head && /^v\d/.test(k));
-      return tag ? ok(`${tag[0]}\n`) : fail('fatal: No names found, cannot describe anything.\n', 128);
-    }
-    if (sub === 'fetch') return ok();
-    if (sub === 'checkout') {
-      const ref = a[1] ?? '';
-      const commit = repo?.refs[ref] ?? (/^[0-9a-f]{40}$/.test(ref) && Object.values(repo?.refs ?? {}).includes(ref) ? ref : undefined);
-      if (!commit) return fail(`error: pathspec '${ref}' did not match any file(s) known to git\n`, 1);
-      if (commit === info.head) return ok('', `HEAD is now at ${commit.slice(0, 9)}\n`);
-      await writeText(ctx, `${cwd}/.git/lab-repo`, JSON.stringify({ url: info.url, head: commit }));
-      await writeText(ctx, `${cwd}/.git/HEAD`, `${commit}\n`);
-      journal('git checkout', `${cwd} ${ref}`);
-      return ok('', `Note: switching to '${ref}'.\n\nYou are in 'detached HEAD' state.\nHEAD is now at ${commit.slice(0, 9)}\n`);
-    }
-    if (sub === 'status') return ok('HEAD detached at ' + info.head.slice(0, 9) + '\nnothing to commit, working tree clean\n');
-    return fail(`git: '${sub ?? ''}' is not a git command. See 'git --help'.\n`, 1);
-  });
-
-  return [aptGet('apt-get'), aptGet('apt'), dpkg, dpkgQuery, gpg, install, wget, systemctl, nvidiaCtk, git];
+  return [aptGet('apt-get'), aptGet('apt'), dpkg, dpkgQuery, gpg, install, wget, systemctl, nvidiaCtk];
 }

@@ -124,7 +124,12 @@ export class World {
     const m: Machine = { key, vmid, fs, bash };
     const pending: Command[] = [];
     // Commands that come with a package exist only once it is installed (so `command -v` tells the truth).
-    for (const f of this.factories) for (const c of f(this, m)) (this.installed(m, c.name) ? bash.registerCommand(c) : pending.push(c));
+    for (const f of this.factories) {
+      for (const c of f(this, m)) {
+        if (this.installed(m, c.name)) bash.registerCommand(c);
+        else pending.push(c);
+      }
+    }
     this.pending.set(key, pending);
     this.machines.set(key, m);
     return m;

@@ -46,7 +46,8 @@ nvidia-ctk runtime configure --runtime=docker
 systemctl restart docker
 `;
 
-export function composeFile(model: string, maxLen: number, apiKey: string): string {
+/** The key comes from `.env` beside the file (interpolated by compose), never from argv. */
+export function composeFile(model: string, maxLen: number): string {
   return `services:
   vllm:
     image: vllm/vllm-openai:v0.6.4.post1
@@ -61,7 +62,7 @@ export function composeFile(model: string, maxLen: number, apiKey: string): stri
 
 export async function writeCompose(c: Client, model: string, maxLen: number, apiKey: string): Promise<void> {
   await must(c, "pct exec 117 -- mkdir -p /opt/vllm-deploy");
-  await must(c, "pct exec 117 -- bash -c 'cat > /opt/vllm-deploy/compose.yaml'", composeFile(model, maxLen, apiKey));
+  await must(c, "pct exec 117 -- bash -c 'cat > /opt/vllm-deploy/compose.yaml'", composeFile(model, maxLen));
   await must(c, "pct exec 117 -- bash -c 'umask 077; cat > /opt/vllm-deploy/.env'", `VLLM_API_KEY=${apiKey}\n`);
 }
 
