@@ -33,7 +33,7 @@ export function createContainerActivities(deps: ActivityDeps) {
       await host.ctMust(vmid, ['curl', '-fsSL', '-o', keyring, 'https://developer.download.nvidia.com/compute/cuda/repos/debian12/x86_64/cuda-keyring_1.1-1_all.deb'], APT);
       await host.ctMust(vmid, ['dpkg', '-i', keyring], APT);
       await host.ctMust(vmid, ['apt-get', 'update'], APT);
-      await host.ctMust(vmid, ['apt-get', 'install', '-y', '--allow-downgrades', `nvidia-driver-cuda=${driverVersion}-1`, `libnvidia-ml1=${driverVersion}-1`, `libcuda1=${driverVersion}-1`], APT);
+      await host.ctMust(vmid, ['apt-get', 'install', '-y', `nvidia-driver-cuda=${driverVersion}-1`], APT);
       return { changed: true };
     },
 

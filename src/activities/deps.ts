@@ -136,6 +136,11 @@ export class Host {
   /** Write a host file atomically from stdin. */
   async write(path: string, content: string, mode = '0644'): Promise<void> {
     const q = quote([path]);
+    if (path.startsWith('/etc/pve/')) {
+      // pmxcfs: only the guest's own file name may exist there, each write is atomic, modes are fixed
+      await this.must(['sh', '-c', `cat > ${q}`], { stdin: content });
+      return;
+    }
     await this.must(['sh', '-c', `umask 077; cat > ${q}.pve-vllm-tmp && chmod ${mode} ${q}.pve-vllm-tmp && mv ${q}.pve-vllm-tmp ${q}`], { stdin: content });
   }
 }

@@ -242,6 +242,27 @@ export class LabServices implements ServiceHooks {
       }
       return json(200, { data });
     }
+    if (path === '/api/chat/completions' && method === 'POST') {
+      // OpenWebUI routes a chat to the connection that lists the model, with that connection's key.
+      const req = JSON.parse(body || '{}') as { model?: string; messages?: Array<{ role: string; content: string }> };
+      const prompt = req.messages?.map((m) => m.content).join('\n') ?? '';
+      for (let i = 0; ow.config.ENABLE_OPENAI_API && i < ow.config.OPENAI_API_BASE_URLS.length; i++) {
+        const base = ow.config.OPENAI_API_BASE_URLS[i] ?? '';
+        const key = ow.config.OPENAI_API_KEYS[i] ?? '';
+        let url: URL;
+        try { url = new URL(`${base}/models`); } catch { continue; }
+        const r = await this.request(OPENWEBUI_CT, url, { method: 'GET', headers: { authorization: `Bearer ${key}` } });
+        if (!r || 'unreachable' in r || r.status !== 200) continue;
+        if (!(JSON.parse(r.body) as { data: Array<{ id: string }> }).data.some((x) => x.id === req.model)) continue;
+        const out = await this.chat(OPENWEBUI_CT, base, key, req.model ?? '', prompt);
+        if (!out.ok) return json(500, { detail: out.error });
+        return json(200, {
+          id: `chatcmpl-${Date.now().toString(16)}`, object: 'chat.completion', created: Math.floor(Date.now() / 1000), model: req.model,
+          choices: [{ index: 0, message: { role: 'assistant', content: out.text }, finish_reason: 'stop' }],
+        });
+      }
+      return json(400, { detail: 'Model not found' });
+    }
     return json(404, { detail: 'Not Found' });
   }
 }

@@ -1,6 +1,21 @@
 // Starts a local Temporal dev server (with its Web UI) through @temporalio/testing, using a binary we found or built.
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { findTemporalCli, FoundCli } from './cli-binary';
+import { cacheDir, findTemporalCli, FoundCli } from './cli-binary';
+
+/**
+ * The dev server prints its banner on stdout, which would mix with a command's --json output: run it
+ * through a tiny wrapper that sends its stdout to stderr (the SDK spawns the path directly, so a script works).
+ */
+function stderrWrapper(binary: string): string {
+  const dir = join(cacheDir(), 'wrappers');
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `temporal-${Buffer.from(binary).toString('hex').slice(-24)}.sh`);
+  writeFileSync(path, `#!/bin/sh\nexec '${binary.replace(/'/g, `'\\''`)}' "$@" 1>&2\n`);
+  chmodSync(path, 0o755);
+  return path;
+}
 
 export interface DevServer {
   env: TestWorkflowEnvironment;
@@ -22,7 +37,7 @@ export interface DevServerOptions {
 export async function startDevServer(opts: DevServerOptions = {}): Promise<DevServer> {
   const cli = findTemporalCli({ log: opts.log });
   const executable =
-    cli.path !== undefined ? { type: 'existing-path' as const, path: cli.path } : { type: 'cached-download' as const };
+    cli.path !== undefined ? { type: 'existing-path' as const, path: stderrWrapper(cli.path) } : { type: 'cached-download' as const };
   const ui = opts.uiPort !== undefined && opts.uiPort > 0;
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
