@@ -88,7 +88,7 @@ export function dockerCommands(world: World, m: Machine): Command[] {
   function startError(svc: { gpu: boolean; runtime?: string }): string | null {
     const g = guest();
     if (!g) return NO_DAEMON;
-    if (!g.lxc.some(([k, v]) => k === 'lxc.apparmor.profile' && v.trim() === 'unconfined')) return APPARMOR;
+    if (!host.effectiveLxc(g).some(([k, v]) => k === 'lxc.apparmor.profile' && v.trim() === 'unconfined')) return APPARMOR;
     if (svc.runtime && !rt().docker.runtimes.includes(svc.runtime)) return `Error response from daemon: unknown or invalid runtime name: ${svc.runtime}\n`;
     if (!svc.gpu) return null;
     if (!rt().packages.includes('nvidia-container-toolkit')) return 'Error response from daemon: could not select device driver "nvidia" with capabilities: [[gpu]]\n';

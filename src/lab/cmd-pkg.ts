@@ -180,7 +180,7 @@ export function pkgCommands(world: World, m: Machine): Command[] {
     out += `After this operation, ${(totalKb * 3).toLocaleString('en-US')} kB of additional disk space will be used.\n`;
     plan.forEach((p, i) => { out += `Get:${i + 1} http://deb.debian.org/debian bookworm/main amd64 ${p.name} amd64 ${p.version} [${p.sizeKb} kB]\n`; });
     out += 'debconf: delaying package configuration, since apt-utils is not installed\n';
-    await host.delay(1500 + totalKb / 20);
+    await host.delay(1000 + totalKb / 50);
     let errs = '';
     for (const p of plan) {
       out += `Selecting previously unselected package ${p.name}.\nPreparing to unpack .../${p.name}_${p.version.replace(/^\d+:/, '')}_amd64.deb ...\nUnpacking ${p.name} (${p.version}) ...\n`;

@@ -223,6 +223,7 @@ export class LabHost extends EventEmitter<HostEvents> {
       }
     }
     g.status = 'running';
+    if (type === 'lxc') g.appliedLxc = g.lxc.map(([k, v]) => [k, v]);
     g.startedAt = this.now();
     g.pid = 10000 + Math.floor(Math.random() * 50000);
     this.record(via, type === 'lxc' ? 'ct.start' : 'vm.start', vmid, 'start');
@@ -242,6 +243,11 @@ export class LabHost extends EventEmitter<HostEvents> {
     // A stopped VM leaves its passthrough devices on vfio-pci: nothing to rebind here.
     this.record(via, type === 'lxc' ? `ct.${mode}` : `vm.${mode}`, vmid, mode);
     this.emit('guestStopped', g);
+  }
+
+  /** The raw lxc lines in force for a CT: those read at its last start (edits apply on the next start). */
+  effectiveLxc(g: Guest): Array<[string, string]> {
+    return g.status === 'running' && g.appliedLxc ? g.appliedLxc : g.lxc;
   }
 
   /** Whether a device node exists on the host (nvidia nodes only while the driver is loaded and bound). */

@@ -43,6 +43,8 @@ export interface Guest {
   pid: number;
   /** Raw file text when the file was last written by hand (pmxcfs keeps the bytes); cleared by any PVE write. */
   raw?: string;
+  /** Raw lxc lines as they were when the CT last started: LXC reads them only at start. */
+  appliedLxc?: Array<[string, string]>;
   /** Lock held by a running task ('create', 'backup', ...), printed by `pct list`. */
   lock?: string;
 }

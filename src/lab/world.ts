@@ -61,7 +61,11 @@ export class World {
   /** Journal the files an SSH command changed (net of rewrites with identical content). */
   async flushFileJournal(): Promise<void> {
     for (const m of this.machines.values()) {
-      for (const p of await m.fs.takeChanges()) this.host.record('ssh', 'file.write', m.vmid ?? undefined, p);
+      for (const p of await m.fs.takeChanges()) {
+        this.host.record('ssh', 'file.write', m.vmid ?? undefined, p);
+        // modprobe.d is read at boot from the initramfs: a change needs `update-initramfs -u` to stick.
+        if (m.vmid === null && p.startsWith('/etc/modprobe.d/')) this.host.state.node.initramfsStale = true;
+      }
     }
   }
 
@@ -172,8 +176,9 @@ export class World {
       if (/^dev\d+$/.test(k) && (v.split(',')[0] ?? '').replace(/^path=/, '') === path) return true;
     }
     const major = node.startsWith('nvidia-uvm') ? 508 : 195;
-    const allowed = g.lxc.some(([k, v]) => /^lxc\.cgroup2?\.devices\.allow$/.test(k) && (v.trim() === 'a' || new RegExp(`^c ${major}:(\\*|\\d+) r?w?m?`).test(v.trim())));
-    const mounted = g.lxc.some(([k, v]) => k === 'lxc.mount.entry' && (v.split(/\s+/)[0] === path || v.split(/\s+/)[0] === '/dev'));
+    const lxc = this.host.effectiveLxc(g);
+    const allowed = lxc.some(([k, v]) => /^lxc\.cgroup2?\.devices\.allow$/.test(k) && (v.trim() === 'a' || new RegExp(`^c ${major}:(\\*|\\d+) r?w?m?`).test(v.trim())));
+    const mounted = lxc.some(([k, v]) => k === 'lxc.mount.entry' && (v.split(/\s+/)[0] === path || v.split(/\s+/)[0] === '/dev'));
     return allowed && mounted;
   }
 

@@ -16,6 +16,8 @@ it('the design deploy done by hand ends with a working vLLM the openai client ca
     expect((await exec(c, 'grep nvidia /proc/devices')).code).toBe(1);
     await gpuToHost(c);
     expect((await must(c, 'lspci -nnk -s 01:00.0')).stdout).toContain('\tKernel driver in use: nvidia\n');
+    expect(lab.state().node.initramfsStale).toBe(false);
+    expect(lab.journal().some((j) => j.op === 'file.write' && j.detail === '/etc/modprobe.d/blacklist-nouveau.conf')).toBe(true);
     expect((await must(c, 'nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader')).stdout)
       .toBe('NVIDIA GeForce RTX 4070 Ti SUPER, 16376 MiB, 580.126.09\n');
     expect((await must(c, 'grep nvidia /proc/devices')).stdout).toBe('195 nvidia\n235 nvidia-caps\n508 nvidia-uvm\n');
