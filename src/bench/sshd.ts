@@ -1,13 +1,29 @@
 // A real OpenSSH sshd on 127.0.0.1 for the per-step benchmark: its own host key, one authorized client key,
-// root login by key only. Ours and Ansible are measured against this same daemon.
+// key login for the bench user only. Ours and Ansible are measured against this same daemon.
 import { spawn } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const SSHD = '/usr/sbin/sshd';
+/**
+ * The bench logs in as its own user with Debian's default dotfiles, as a stock host has. Not root: bash sources
+ * ~/.bashrc for every SSH command, and a developer's root ~/.bashrc (pyenv init and the like) can cost 200 ms per
+ * command, which would be measured as if it were the orchestrator's (Ansible's too).
+ */
+export const BENCH_USER = 'pvevllmbench';
+
+function ensureBenchUser(): void {
+  try {
+    execFileSync('id', [BENCH_USER], { stdio: 'ignore' });
+  } catch {
+    execFileSync('useradd', ['-m', '-s', '/bin/bash', '-c', 'pve-vllm bench (loopback SSH only)', BENCH_USER]);
+  }
+  // With UsePAM no, sshd refuses a locked account (`!` password); `*` means "no password", key login only.
+  execFileSync('usermod', ['-p', '*', BENCH_USER]);
+}
 
 export interface BenchSshd {
   host: '127.0.0.1';
@@ -39,12 +55,15 @@ function newKey(path: string): void {
 
 export async function startBenchSshd(): Promise<BenchSshd> {
   if (!existsSync(SSHD)) throw new Error(`${SSHD} is missing: apt-get install -y openssh-server`);
-  if (process.getuid?.() !== 0) throw new Error('the bench logs in as root over loopback and must run as root');
+  if (process.getuid?.() !== 0) throw new Error('the bench runs its own sshd and creates its login user: run it as root');
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // Debian's sshd will not start without it
+  ensureBenchUser();
   const dir = mkdtempSync(join(tmpdir(), 'pve-vllm-bench-sshd-'));
+  // sshd reads AuthorizedKeysFile as the user logging in; the private keys in here stay mode 0600.
+  chmodSync(dir, 0o755);
   newKey(join(dir, 'host_key'));
   newKey(join(dir, 'client_key'));
-  writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client_key.pub')), { mode: 0o600 });
+  writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client_key.pub')), { mode: 0o644 });
   const port = await unusedPort();
   writeFileSync(
     join(dir, 'sshd_config'),
@@ -56,7 +75,7 @@ export async function startBenchSshd(): Promise<BenchSshd> {
       `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
       'StrictModes no',
       'UsePAM no',
-      'PermitRootLogin prohibit-password',
+      'PermitRootLogin no',
       'PasswordAuthentication no',
       'KbdInteractiveAuthentication no',
       // Ansible's ControlPersist multiplexes sessions; our pool opens up to 8 channels per connection.
@@ -90,7 +109,7 @@ export async function startBenchSshd(): Promise<BenchSshd> {
   return {
     host: '127.0.0.1',
     port,
-    user: 'root',
+    user: BENCH_USER,
     clientKeyPath: join(dir, 'client_key'),
     clientKey: readFileSync(join(dir, 'client_key'), 'utf8'),
     hostKeyFingerprint: fp,
