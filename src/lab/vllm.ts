@@ -78,8 +78,10 @@ function stamp(): string {
 
 /** Decide how the engine starts and what it logs (vLLM 0.6.x V0 engine texts). */
 export function planStartup(a: VllmArgs, oomFault: boolean): StartupPlan {
+  // Like vLLM 0.6.x, the `args: Namespace(...)` line carries --api-key in clear text: whoever keeps these logs
+  // (errors, workflow history) must redact them, exactly as on a real host.
   const I = (src: string, msg: string): string => `INFO ${stamp()} ${src}] ${msg}`;
-  const lines = [I('api_server.py:585', 'vLLM API server version 0.6.4.post1'), I('api_server.py:586', `args: Namespace(host=None, port=${a.port}, model='${a.model}', served_model_name=['${a.servedName}'], max_model_len=${a.maxModelLen ?? 'None'}, gpu_memory_utilization=${a.gpuMemoryUtilization}, cpu_offload_gb=${a.cpuOffloadGb}, api_key=${a.apiKey ? "'***'" : 'None'})`)];
+  const lines = [I('api_server.py:585', 'vLLM API server version 0.6.4.post1'), I('api_server.py:586', `args: Namespace(host=None, port=${a.port}, model='${a.model}', served_model_name=['${a.servedName}'], max_model_len=${a.maxModelLen ?? 'None'}, gpu_memory_utilization=${a.gpuMemoryUtilization}, cpu_offload_gb=${a.cpuOffloadGb}, api_key=${a.apiKey ? `'${a.apiKey}'` : 'None'})`)];
   const spec = MODELS.find(([re]) => re.test(a.model))?.[1];
   const fail = (...err: string[]): StartupPlan => ({ lines: [...lines, 'Traceback (most recent call last):', ...err], ok: false, usedMiB: 0, maxModelLen: 0, loadAt: lines.length });
   if (!spec) {

@@ -51,6 +51,7 @@ it('the design deploy done by hand ends with a working vLLM the openai client ca
     await expect(bad.models.list()).rejects.toMatchObject({ status: 401 });
     const logs = await must(c, 'pct exec 117 -- docker compose --project-directory /opt/vllm-deploy logs --no-log-prefix');
     expect(logs.stdout).toContain('INFO:     Application startup complete.');
+    expect(logs.stdout).toContain(`api_key='${lab.secrets.vllmApiKey}'`); // as vLLM 0.6 logs its args: consumers must redact
     const hostSmi = await must(c, 'nvidia-smi');
     expect(hostSmi.stdout).toMatch(/\|\s+1\d{4}MiB \/  16376MiB \|/);
     // VM 151 cannot take the GPU back while vLLM holds it.

@@ -105,6 +105,19 @@ describe('lab faults and host rules', () => {
     } finally { c2.end(); await lab.stop(); }
   });
 
+  it('Docker in a CT without nesting: the daemon does not start', async () => {
+    const lab = await startLab({ timeScale: 0.01 });
+    const c = await connect(lab);
+    try {
+      await must(c, 'pct create 117 local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst --hostname vllm --rootfs local-lvm:8 --unprivileged 1 && pct start 117');
+      const inst = await exec(c, 'pct exec 117 -- bash -c "curl -fsSL https://get.docker.com | sh"');
+      expect(inst.stderr).toContain('Job for docker.service failed because the control process exited with error code.');
+      const ps = await exec(c, 'pct exec 117 -- docker ps');
+      expect(ps).toEqual({ code: 1, stdout: '', stderr: 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n' });
+      expect((await exec(c, 'pct exec 117 -- systemctl is-active docker')).stdout).toBe('failed\n');
+    } finally { c.end(); await lab.stop(); }
+  });
+
   it('unknown fault names are refused', async () => {
     await expect(startLab({ faults: ['nope' as never] })).rejects.toThrow(/unknown lab fault/);
   });

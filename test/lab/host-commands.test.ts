@@ -38,6 +38,20 @@ describe('lab host over SSH', () => {
     expect((await sh(lab, 'pct stop 117')).code).toBe(2);
   });
 
+  it('pct exec needs -- before dash arguments; sysfs driver paths follow the binding', async () => {
+    const noDash = await sh(lab, 'pct exec 116 ls -la');
+    expect(noDash).toEqual({ code: 255, stdout: '', stderr: 'Unknown option: la\n400 unable to parse option\npct exec <vmid> [<extra-args>] [OPTIONS]\n' });
+    expect((await sh(lab, 'pct exec 116 -- hostname')).stdout).toBe('openwebui\n');
+    expect((await sh(lab, 'readlink /sys/bus/pci/devices/0000:01:00.0/driver')).stdout).toBe('../../../bus/pci/drivers/vfio-pci\n');
+    expect((await sh(lab, 'ls /sys/bus/pci/drivers/vfio-pci')).stdout).toBe('0000:01:00.0\n0000:01:00.1\nbind\nnew_id\nremove_id\nunbind\n');
+    const wrong = await sh(lab, 'echo 0000:01:00.0 > /sys/bus/pci/drivers/amdgpu/unbind');
+    expect(wrong).toEqual({ code: 1, stdout: '', stderr: 'bash: line 1: echo: write error: No such device\n' });
+    const absent = await sh(lab, 'echo 0000:01:00.0 > /sys/bus/pci/drivers/nvidia/bind');
+    expect(absent).toEqual({ code: 1, stdout: '', stderr: 'bash: line 1: /sys/bus/pci/drivers/nvidia/bind: No such file or directory\n' });
+    expect((await sh(lab, 'lsmod | grep nouveau')).stdout).toBe('nouveau              2961408  0\n');
+    expect((await sh(lab, 'pct exec 118 -- nvidia-smi')).code).toBe(9); // userspace present, host driver not loaded
+  });
+
   it('the config file and the state are one truth', async () => {
     const before = await sh(lab, 'cat /etc/pve/lxc/116.conf');
     expect(before.stdout).toContain('cores: 8\n');
