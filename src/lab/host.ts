@@ -250,9 +250,12 @@ export class LabHost extends EventEmitter<HostEvents> {
     return g.status === 'running' && g.appliedLxc ? g.appliedLxc : g.lxc;
   }
 
+  /** Whether /dev/<node> of the NVIDIA driver exists on the host (set by the machine layer). */
+  nvidiaNodeExists: (node: string) => boolean = () => this.nvidiaLoaded();
+
   /** Whether a device node exists on the host (nvidia nodes only while the driver is loaded and bound). */
   hostDeviceExists(path: string): boolean {
-    if (/^\/dev\/nvidia/.test(path)) return this.nvidiaLoaded();
+    if (/^\/dev\/nvidia/.test(path)) return this.nvidiaNodeExists(path.slice(5));
     if (/^\/dev\/dri\//.test(path)) return true;
     return /^\/dev\/(null|zero|random|urandom|tty|fuse|net\/tun|kvm)$/.test(path);
   }

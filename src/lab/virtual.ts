@@ -54,6 +54,7 @@ export function pveProvider(host: LabHost, onParseWarnings: (w: string[]) => voi
         mode: 0o640,
         read: () => host.renderFile(vmid) ?? '',
         write: (content) => {
+          if (content === host.renderFile(vmid)) return; // same bytes: pmxcfs changes nothing
           const parsed = parseConfigFile(vmid, type, content);
           onParseWarnings(parsed.warnings);
           host.replaceFromFile(vmid, parsed, content, 'ssh');

@@ -46,6 +46,7 @@ export class World {
 
   constructor(readonly host: LabHost) {
     host.gpuInUse = () => this.gpuInUse();
+    host.nvidiaNodeExists = (node) => this.hostNodeVisible(node);
   }
 
   /** The PID of a running process that holds the NVIDIA GPU (a GPU container in a running CT), else null. */

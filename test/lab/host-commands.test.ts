@@ -52,6 +52,16 @@ describe('lab host over SSH', () => {
     expect((await sh(lab, 'pct exec 118 -- nvidia-smi')).code).toBe(9); // userspace present, host driver not loaded
   });
 
+  it('a devN passthrough of an absent device node stops the CT from starting', async () => {
+    await sh(lab, 'pct create 130 local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst --hostname dev-test --rootfs local-lvm:8');
+    expect((await sh(lab, 'pct set 130 -dev0 /dev/nvidia0')).code).toBe(0);
+    expect(await sh(lab, 'pct start 130')).toEqual({ code: 255, stdout: '', stderr: "//dev/nvidia0 is not a device\nstartup for container '130' failed\n" });
+    const same = lab.journal().length;
+    await sh(lab, 'cat /etc/pve/lxc/130.conf > /tmp/c && cat /tmp/c > /etc/pve/lxc/130.conf');
+    expect(lab.journal().length).toBe(same); // rewriting identical bytes changes nothing
+    expect((await sh(lab, 'pct destroy 130')).code).toBe(0);
+  });
+
   it('the config file and the state are one truth', async () => {
     const before = await sh(lab, 'cat /etc/pve/lxc/116.conf');
     expect(before.stdout).toContain('cores: 8\n');
