@@ -7,7 +7,7 @@ const UP = 'pct exec 117 -- docker compose --project-directory /opt/vllm-deploy 
 const LOGS = 'pct exec 117 -- docker compose --project-directory /opt/vllm-deploy logs --no-log-prefix';
 
 /** A lab with CT 117 ready for compose (GPU on nvidia, docker + toolkit installed). */
-async function prepared(opts: Parameters<typeof startLab>[0] = {}, ct: { apparmor?: boolean } = {}): Promise<Lab> {
+async function prepared(opts: Parameters<typeof startLab>[0] = {}, ct: { apparmor?: boolean; unprivileged?: boolean } = {}): Promise<Lab> {
   const lab = await startLab({ timeScale: 0.01, ...opts });
   const c = await connect(lab);
   try {
@@ -40,6 +40,20 @@ describe('lab faults and host rules', () => {
       await must(c, 'echo "lxc.apparmor.profile: unconfined" >> /etc/pve/lxc/117.conf');
       expect((await exec(c, UP)).code).toBe(1); // LXC reads raw keys only when the CT starts
       await must(c, 'pct stop 117 && pct start 117');
+      expect((await exec(c, UP)).code).toBe(0);
+    } finally { c.end(); await lab.stop(); }
+  });
+
+  it('an unprivileged CT needs no-cgroups = true for the NVIDIA hook (nvidia-ctk config --set)', async () => {
+    const lab = await prepared({}, { unprivileged: true });
+    const c = await connect(lab);
+    try {
+      await writeCompose(c, MODEL, 8192, lab.secrets.vllmApiKey);
+      const up = await exec(c, UP);
+      expect(up.code).toBe(1);
+      expect(up.stderr).toContain('nvidia-container-cli: mount error: failed to add device rules: unable to find any existing device filters attached to the cgroup: bpf_prog_query(BPF_CGROUP_DEVICE) failed: operation not permitted: unknown');
+      expect(await exec(c, 'pct exec 117 -- nvidia-ctk config --set nvidia-container-cli.no-cgroups=true --in-place')).toEqual({ code: 0, stdout: '', stderr: '' });
+      expect((await must(c, 'pct exec 117 -- grep -n no-cgroups /etc/nvidia-container-runtime/config.toml')).stdout).toBe('13:no-cgroups = true\n');
       expect((await exec(c, UP)).code).toBe(0);
     } finally { c.end(); await lab.stop(); }
   });

@@ -25,8 +25,8 @@ export async function gpuToHost(c: Client): Promise<void> {
   await must(c, 'modprobe -r nouveau && modprobe nvidia && modprobe nvidia_uvm');
 }
 
-export async function createVllmCt(c: Client, opts: { apparmor?: boolean } = {}): Promise<void> {
-  await must(c, 'pct create 117 local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst --hostname vllm --cores 16 --memory 98304 --rootfs local-lvm:64 --net0 name=eth0,bridge=vmbr0,ip=10.0.50.117/24,gw=10.0.50.1 --features nesting=1,keyctl=1 --unprivileged 0');
+export async function createVllmCt(c: Client, opts: { apparmor?: boolean; unprivileged?: boolean } = {}): Promise<void> {
+  await must(c, `pct create 117 local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst --hostname vllm --cores 16 --memory 98304 --rootfs local-lvm:64 --net0 name=eth0,bridge=vmbr0,ip=10.0.50.117/24,gw=10.0.50.1 --features nesting=1,keyctl=1 --unprivileged ${opts.unprivileged ? 1 : 0}`);
   const lines = [...GPU_LXC, ...(opts.apparmor === false ? [] : ['lxc.apparmor.profile: unconfined'])];
   await must(c, 'cat >> /etc/pve/lxc/117.conf', `${lines.join('\n')}\n`);
   await must(c, 'pct start 117');

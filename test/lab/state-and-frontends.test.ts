@@ -142,3 +142,18 @@ describe('PVE API and SSH share one host', () => {
     } finally { await lab.stop(); }
   });
 });
+
+describe('the written config is a valid deploy config', () => {
+  it('passes the deploy config loader', async () => {
+    const { loadConfig } = await import('../../src/config/load');
+    const lab = await startLab({ timeScale: 0.01 });
+    try {
+      const dir = mkdtempSync(join(tmpdir(), 'lab-cfg-'));
+      const path = join(dir, 'lab.yaml');
+      await lab.writeConfig(path);
+      const r = loadConfig(path);
+      if (!r.ok) throw new Error(JSON.stringify(r));
+      expect(r.ok).toBe(true);
+    } finally { await lab.stop(); }
+  });
+});
