@@ -112,8 +112,9 @@ export async function runScenario(env: Env, scenario: Scenario, during?: (run: L
     const answering = answerDecisions(handle, scenario.decide);
     const sideJob = during ? during({ lab, handle, taskQueue, workers, spawnWorker }) : Promise.resolve();
     const progress = await finalProgress(handle);
-    answering.stop();
     await sideJob;
+    // before the workers go: a query in flight needs one to answer
+    await answering.stop();
     for (const w of workers) await w.stop();
     return {
       scenario,
@@ -140,10 +141,10 @@ export function loadLabConfig(configPath: string): DeployConfig & { configDir: s
 }
 
 /** Answers each pending decision through the Update, once, as soon as the workflow asks. */
-export function answerDecisions(handle: WorkflowHandle, decide: { openwebui?: string; frontend?: string }): { stop(): void } {
+export function answerDecisions(handle: WorkflowHandle, decide: { openwebui?: string; frontend?: string }): { stop(): Promise<void> } {
   let stopped = false;
   const done = new Set<string>();
-  void (async () => {
+  const loop = (async () => {
     while (!stopped) {
       try {
         const p = await handle.query<DeployProgress>('progress');
@@ -160,7 +161,12 @@ export function answerDecisions(handle: WorkflowHandle, decide: { openwebui?: st
       await new Promise((r) => setTimeout(r, 100));
     }
   })();
-  return { stop: () => (stopped = true) };
+  return {
+    stop: async () => {
+      stopped = true;
+      await loop;
+    },
+  };
 }
 
 /** Re-writes a config file with an edit applied to its parsed YAML (hostile inputs). */
