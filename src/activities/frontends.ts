@@ -58,6 +58,15 @@ export function createFrontendActivities(deps: ActivityDeps) {
     return true;
   }
 
+  async function comfyHasNode(cfg: DeployConfig): Promise<boolean> {
+    try {
+      const res = await deps.fetch(`${frontendUrl(cfg, 'comfyui')}/object_info/OAIAPIClient`, { signal: AbortSignal.timeout(5000) });
+      return res.status === 200 && 'OAIAPIClient' in ((await res.json()) as object);
+    } catch {
+      return false;
+    }
+  }
+
   async function restartCt(host: Host, vmid: number): Promise<void> {
     const api = host.api();
     const s = (await api.get(`/nodes/${host.node}/lxc/${vmid}/status/current`)) as { status: string };
@@ -124,11 +133,16 @@ export function createFrontendActivities(deps: ActivityDeps) {
         await host.ctMust(g.id, ['systemctl', 'daemon-reload']);
         restart = changed = true;
       }
-      // 3. The OpenAI-compatible LLM node, and a ready-made chat workflow pointed at vLLM.
+      // 3. The OpenAI-compatible LLM node (its only dependency is the openai client), and a ready-made chat
+      //    workflow pointed at vLLM.
       if ((await host.ct(g.id, ['test', '-d', COMFY_NODE_DIR])).code !== 0) {
         await host.ctMust(g.id, ['git', 'clone', '--depth', '1', COMFY_NODE_REPO, COMFY_NODE_DIR], { timeoutMs: 600_000 });
-        await host.ctMust(g.id, [`${COMFY_DIR}/venv/bin/python`, '-m', 'pip', 'install', 'openai'], { timeoutMs: 900_000 });
-        restart = changed = true;
+        changed = true;
+      }
+      if ((await host.ct(g.id, ['test', '-f', `${COMFY_NODE_DIR}/.pve-vllm-deps`])).code !== 0) {
+        await host.ctMust(g.id, ['uv', 'pip', 'install', '--python', `${COMFY_DIR}/venv/bin/python`, 'openai'], { timeoutMs: 900_000 });
+        await host.ctMust(g.id, ['touch', `${COMFY_NODE_DIR}/.pve-vllm-deps`]);
+        changed = true;
       }
       const template = `${JSON.stringify(comfyTemplate(`${cfg.guests.vllm.endpoint}/v1`, servedModelName), null, 2)}\n`;
       if ((await host.ctRead(g.id, COMFY_TEMPLATE)) !== template) {
@@ -136,7 +150,13 @@ export function createFrontendActivities(deps: ActivityDeps) {
         await host.ctWrite(g.id, COMFY_TEMPLATE, template);
         changed = true;
       }
-      if (restart) await host.ctMust(g.id, ['systemctl', 'restart', 'comfyui']);
+      // Read back from ComfyUI itself: a restart lost to a retry must still happen.
+      if (restart || !(await comfyHasNode(cfg))) {
+        await host.ctMust(g.id, ['systemctl', 'restart', 'comfyui']);
+        changed = true;
+        for (let i = 0; i < 120 && !(await comfyHasNode(cfg)); i++) await new Promise((r) => setTimeout(r, 500));
+        if (!(await comfyHasNode(cfg))) throw new Error('ComfyUI does not list OAIAPIClient after its restart');
+      }
       return { changed, frontend: 'comfyui', beforeRaw };
     },
 

@@ -13,6 +13,7 @@ export interface FinalReport {
   mutations: number;
   error?: string;
   sizing?: string[];
+  steps?: Array<{ step: number; name: string; status: string; seconds?: number }>;
   lab?: { guests: Record<string, { status: string; gpu: boolean }> };
 }
 
@@ -43,6 +44,12 @@ export function toReport(workflowId: string, p: DeployProgress, uiUrl: string): 
     mutations: p.mutations,
     ...(p.error ? { error: p.error } : {}),
     ...(p.sizing ? { sizing: p.sizing } : {}),
+    steps: p.steps.map((s) => ({
+      step: s.step,
+      name: s.name,
+      status: s.status,
+      ...(s.endedAt ? { seconds: Math.round((Date.parse(s.endedAt) - Date.parse(s.startedAt)) / 100) / 10 } : {}),
+    })),
   };
 }
 
