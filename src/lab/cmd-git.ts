@@ -41,14 +41,28 @@ export function gitCommands(world: World, m: Machine): Command[] {
     if (meta === undefined) return fail('fatal: not a git repository (or any of the parent directories): .git\n', 128);
     const info = JSON.parse(meta) as { url: string; head: string };
     const repo = findRepo(info.url);
-    if (sub === 'rev-parse') return ok(`${info.head}\n`);
+    if (sub === 'rev-parse') {
+      const revs = a.slice(1).filter((x) => !x.startsWith('-'));
+      if (revs.length === 0) return ok('');
+      let out = '';
+      for (const rev of revs) {
+        const name = rev.replace(/\^\{(commit|tag)?\}$/, '').replace(/^refs\/(tags|heads)\//, '');
+        const commit = name === 'HEAD' ? info.head : repo?.refs[name] ?? (/^[0-9a-f]{40}$/.test(name) ? name : undefined);
+        if (!commit) {
+          if (a.includes('--verify')) return fail('fatal: Needed a single revision\n', 128, out);
+          return fail(`${rev}\nfatal: ambiguous argument '${rev}': unknown revision or path not in the working tree.\nUse '--' to separate paths from revisions, like this:\n'git <command> [<revision>...] -- [<file>...]'\n`, 128, out);
+        }
+        out += `${commit}\n`;
+      }
+      return ok(out);
+    }
     if (sub === 'describe') {
       const tag = Object.entries(repo?.refs ?? {}).find(([k, v]) => v === info.head && /^v\d/.test(k));
       return tag ? ok(`${tag[0]}\n`) : fail('fatal: No names found, cannot describe anything.\n', 128);
     }
     if (sub === 'fetch') return ok();
     if (sub === 'checkout') {
-      const ref = a[1] ?? '';
+      const ref = a.slice(1).find((x) => !x.startsWith('-')) ?? '';
       const commit = repo?.refs[ref] ?? (/^[0-9a-f]{40}$/.test(ref) && Object.values(repo?.refs ?? {}).includes(ref) ? ref : undefined);
       if (!commit) return fail(`error: pathspec '${ref}' did not match any file(s) known to git\n`, 1);
       if (commit === info.head) return ok('', `HEAD is now at ${commit.slice(0, 9)}\n`);

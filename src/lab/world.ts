@@ -36,6 +36,14 @@ export interface ServiceHooks {
   request(fromVmid: number | null, url: URL, init: { method: string; headers: Record<string, string>; body?: string }): Promise<{ status: number; headers: Record<string, string>; body: string } | { unreachable: true } | null>;
 }
 
+/**
+ * just-bash answers `test -c` from a fixed list (/dev/null, /dev/zero, ...) and its builtin cannot be
+ * overridden; NVIDIA nodes exist exactly when their virtual file does, so `-c /dev/nvidia…` becomes `-e`.
+ */
+export function charDeviceTests(script: string): string {
+  return script.replace(/(^|[\s;&|(!])(test|\[\[?)(\s+(?:!\s+)?)-c(\s+["']?\/dev\/nvidia)/g, '$1$2$3-e$4');
+}
+
 export type CommandFactory = (world: World, m: Machine) => Array<import('just-bash').Command>;
 
 export class World {
@@ -192,7 +200,7 @@ export class World {
       const execOpts: Parameters<Bash['exec']>[1] = { stdin: opts.stdin ?? '', env: opts.env, cwd: opts.cwd ?? opts.env.HOME ?? '/root' };
       // Positional parameters ($1 …) for `bash -s -- a b` / `sh -c '…' name a b`.
       const prefix = opts.args && opts.args.length > 0 ? `set -- ${shellQuote(opts.args)}\n` : '';
-      return await m.bash.exec(prefix + script, execOpts);
+      return await m.bash.exec(prefix + charDeviceTests(script), execOpts);
     } catch (e) {
       if (e instanceof WriteError) return { stdout: '', stderr: `bash: line 1: echo: write error: ${e.errnoText}\n`, exitCode: 1 };
       if (e instanceof ShellError) return { stdout: '', stderr: `bash: line 1: ${e.text}\n`, exitCode: 1 };

@@ -17,6 +17,8 @@ it('the design deploy done by hand ends with a working vLLM the openai client ca
     await gpuToHost(c);
     expect((await must(c, 'lspci -nnk -s 01:00.0')).stdout).toContain('\tKernel driver in use: nvidia\n');
     expect(lab.state().node.initramfsStale).toBe(false);
+    expect((await exec(c, 'test -c /dev/nvidia-uvm && [ -c "/dev/nvidia0" ] && echo chars')).stdout).toBe('chars\n');
+    expect((await exec(c, 'pct exec 116 -- test -c /dev/nvidia0')).code).toBe(1); // not passed through to CT 116
     expect(lab.journal().some((j) => j.op === 'file.write' && j.detail === '/etc/modprobe.d/blacklist-nouveau.conf')).toBe(true);
     expect((await must(c, 'nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader')).stdout)
       .toBe('NVIDIA GeForce RTX 4070 Ti SUPER, 16376 MiB, 580.126.09\n');
