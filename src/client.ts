@@ -86,7 +86,7 @@ export function buildProgram(run: (p: Promise<number>) => void): Command {
     .option('--json', 'print one JSON report')
     .option('--keep', 'keep the dev server and Web UI up until Ctrl-C')
     .option('--ui-port <port>', 'Web UI port', positiveInt('--ui-port'), 8233)
-    .option('--time-scale <x>', 'lab time scale: 1 = the lab's realistic profile, scaled down (default 0.25, under a minute)', parseFloat, 0.25)
+    .option('--time-scale <x>', 'lab time scale: 1 = the lab realistic profile, scaled down (default 0.25, under a minute)', parseFloat, 0.25)
     .action((o) => run(import('./cli/demo').then((m) => m.demoCommand(o, io))));
 
   return program;
