@@ -5,6 +5,7 @@ import type { SshPool, SshTarget } from '../adapters/ssh';
 
 export interface SshStepActivities {
   sshStep(i: number): Promise<number>;
+  noopStep(i: number): Promise<number>;
 }
 
 export function createSshStepActivities(pool: SshPool, target: SshTarget): SshStepActivities {
@@ -14,5 +15,6 @@ export function createSshStepActivities(pool: SshPool, target: SshTarget): SshSt
       const r = await session.exec(['/bin/true'], { timeoutMs: 30_000 });
       return r.code;
     }),
+    noopStep: instrument(async (_i: number) => 1),
   };
 }

@@ -37,13 +37,15 @@ export async function benchStepOverhead(ctx: BenchContext, opts: StepOverheadOpt
     const ans1: number[] = [];
     const ansN: number[] = [];
     const handshakesPerRun: number[] = [];
+    const noop1: number[] = [];
+    const noopN: number[] = [];
     await worker.runUntil(async () => {
       let wf = 0;
-      const runOurs = async (steps: number): Promise<number> => {
+      const runOurs = async (steps: number, workflow: 'sshSteps' | 'noopSteps' = 'sshSteps'): Promise<number> => {
         const started = performance.now();
-        const ok = await ctx.client.workflow.execute('sshSteps', { taskQueue, workflowId: `${taskQueue}-${++wf}`, args: [steps] });
+        const ok = await ctx.client.workflow.execute(workflow, { taskQueue, workflowId: `${taskQueue}-${++wf}`, args: [steps] });
         const ms = performance.now() - started;
-        if (ok !== steps) throw new Error(`sshSteps(${steps}) ran only ${ok} steps with exit 0`);
+        if (ok !== steps) throw new Error(`${workflow}(${steps}) completed only ${ok} steps`);
         return ms;
       };
       // Warm-up, not counted: the first connection, Ansible's first ControlPersist master, the worker's caches.
@@ -63,6 +65,8 @@ export async function benchStepOverhead(ctx: BenchContext, opts: StepOverheadOpt
           ans1.push(await ansible.run(1));
           ansN.push(await ansible.run(n));
         }
+        noop1.push(await runOurs(1, 'noopSteps'));
+        noopN.push(await runOurs(n, 'noopSteps'));
         ctx.log(`  step overhead run ${i + 1}/${runs}: ours ${fmt(perStep(oursN, ours1, n).at(-1))} ms/step` +
           (ansible ? `, ansible ${fmt(perStep(ansN, ans1, n).at(-1))} ms/step` : ''));
       }
@@ -74,6 +78,8 @@ export async function benchStepOverhead(ctx: BenchContext, opts: StepOverheadOpt
     // 0 when the pooled connection survived since the previous run, 1 when it had idled out while Ansible ran.
     out.figures[`ours: SSH handshakes per ${n}-step workflow`] = summarize(handshakesPerRun, 'handshakes', 'one pooled connection, reused');
     out.targets.push(checkTarget({ figure: 'ours: per-step overhead', op: '<=', limit: 50, unit: 'ms' }, out.figures['ours: per-step overhead']));
+    // The split: what the Temporal round trip of a step costs with no SSH at all.
+    out.figures['ours: per-step overhead, Temporal only (no-op activity)'] = summarize(perStep(noopN, noop1, n), 'ms');
     if (ansible && ansibleInfo) {
       const ansPer = perStep(ansN, ans1, n);
       out.figures['ansible: playbook of 1 task'] = summarize(ans1, 'ms');
