@@ -10,8 +10,8 @@ export interface ChildWorker {
   spawnedAt: number;
   /** Date.now() when it printed `ready` */
   readyAt: number;
-  /** VmHWM: the process's peak resident set, in MiB */
-  peakRssMiB(): number;
+  /** VmHWM: the process's peak resident set, in MB (10^6 bytes, as the target is stated) */
+  peakRssMB(): number;
   kill(signal: NodeJS.Signals): Promise<void>;
 }
 
@@ -45,10 +45,10 @@ export async function spawnWorker(ctx: BenchContext, taskQueue: string): Promise
     pid,
     spawnedAt,
     readyAt,
-    peakRssMiB: () => {
+    peakRssMB: () => {
       try {
         const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-        if (kb) lastPeak = Number(kb) / 1024;
+        if (kb) lastPeak = (Number(kb) * 1024) / 1e6;
       } catch {
         // exited: the last reading stands
       }

@@ -13,7 +13,7 @@ export interface ConcurrencyOptions {
 
 interface Round {
   wallMs: number;
-  peakRssMiB: number;
+  peakRssMB: number;
   failures: number;
   firstError?: string;
 }
@@ -32,7 +32,7 @@ async function round(ctx: BenchContext, k: number, timeScale: number): Promise<R
       );
       const wallMs = performance.now() - started;
       const failed = outcomes.filter((o) => o.progress.status !== 'completed');
-      return { wallMs, peakRssMiB: worker.peakRssMiB(), failures: failed.length, firstError: failed[0]?.progress.error };
+      return { wallMs, peakRssMB: worker.peakRssMB(), failures: failed.length, firstError: failed[0]?.progress.error };
     } finally {
       await worker.kill('SIGTERM');
     }
@@ -51,13 +51,13 @@ export async function benchConcurrency(ctx: BenchContext, opts: ConcurrencyOptio
     for (let i = 0; i < opts.runs; i++) {
       const r = await round(ctx, k, opts.timeScale);
       rounds.push(r);
-      ctx.log(`  K=${k} run ${i + 1}/${opts.runs}: wall ${(r.wallMs / 1000).toFixed(1)} s, worker peak RSS ${r.peakRssMiB.toFixed(0)} MiB, ` +
+      ctx.log(`  K=${k} run ${i + 1}/${opts.runs}: wall ${(r.wallMs / 1000).toFixed(1)} s, worker peak RSS ${r.peakRssMB.toFixed(0)} MB, ` +
         `${r.failures} failures${r.firstError ? ` (${r.firstError.split('\n')[0]})` : ''}`);
     }
     wall.set(k, rounds.map((r) => r.wallMs));
-    worstRss = Math.max(worstRss, ...rounds.map((r) => r.peakRssMiB));
+    worstRss = Math.max(worstRss, ...rounds.map((r) => r.peakRssMB));
     out.figures[`concurrency: wall, K=${k}`] = summarize(rounds.map((r) => r.wallMs), 'ms', `${k} deploys, one worker, lab timeScale ${opts.timeScale}`);
-    out.figures[`concurrency: worker peak RSS, K=${k}`] = summarize(rounds.map((r) => r.peakRssMiB), 'MiB');
+    out.figures[`concurrency: worker peak RSS, K=${k}`] = summarize(rounds.map((r) => r.peakRssMB), 'MB');
     out.figures[`concurrency: failures, K=${k}`] = summarize(rounds.map((r) => r.failures), 'failures');
     out.targets.push(checkTarget({ figure: `concurrency: failures, K=${k}`, op: '<=', limit: 0, unit: 'failures' }, out.figures[`concurrency: failures, K=${k}`]));
   }
@@ -68,7 +68,7 @@ export async function benchConcurrency(ctx: BenchContext, opts: ConcurrencyOptio
   }
   const kMax = ks[ks.length - 1] as number;
   if (kMax > 1) out.targets.push(checkTarget({ figure: `concurrency: wall(${kMax}) / wall(1)`, op: '<=', limit: 1.5, unit: 'x' }, out.ratios[`concurrency: wall(${kMax}) / wall(1)`]));
-  out.targets.push(checkTarget({ figure: `concurrency: worker peak RSS, K=${kMax}`, op: '<=', limit: 300, unit: 'MiB' }, out.figures[`concurrency: worker peak RSS, K=${kMax}`]));
-  out.notes.push(`Concurrency: the worker runs in its own process (peak RSS is VmHWM of that process; worst seen ${worstRss.toFixed(0)} MiB); the labs run in the bench process.`);
+  out.targets.push(checkTarget({ figure: `concurrency: worker peak RSS, K=${kMax}`, op: '<=', limit: 300, unit: 'MB' }, out.figures[`concurrency: worker peak RSS, K=${kMax}`]));
+  out.notes.push(`Concurrency: the worker runs in its own process (peak RSS is VmHWM of that process; worst seen ${worstRss.toFixed(0)} MB); the labs run in the bench process.`);
   return out;
 }

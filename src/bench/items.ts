@@ -50,7 +50,7 @@ export const BENCH_ITEMS: BenchItem[] = [
     title: 'K concurrent deploys on one worker',
     targets: [
       { figure: 'concurrency: wall(50) / wall(1)', op: '<=', limit: 1.5, unit: 'x' },
-      { figure: 'concurrency: worker peak RSS, K=50', op: '<=', limit: 300, unit: 'MiB' },
+      { figure: 'concurrency: worker peak RSS, K=50', op: '<=', limit: 300, unit: 'MB' },
     ],
     run: (ctx, o) => benchConcurrency(ctx, { runs: o.runs, ks: o.concurrency, timeScale: o.timeScale }),
   },
