@@ -8,7 +8,7 @@ import { findAnsiblePlaybook, prepareAnsible } from './ansible';
 import { freshQueue, type BenchContext } from './context';
 import { createSshStepActivities } from './ssh-activities';
 import { startBenchSshd } from './sshd';
-import { checkTarget, emptySection, pairedRatio, summarize, type Section } from './stats';
+import { checkTarget, emptySection, pairedRatio, repeat, summarize, type Section } from './stats';
 
 export interface StepOverheadOptions {
   runs: number;
@@ -91,6 +91,16 @@ export async function benchStepOverhead(ctx: BenchContext, opts: StepOverheadOpt
     } else {
       out.notes.push('ansible-playbook is not installed (Debian: apt-get install -y ansible-core): only our column is measured.');
     }
+    // The split's other half: one `/bin/true` through the pooled connection, with no Temporal in between.
+    const session = pool.session(target);
+    out.figures['ours: SSH exec round trip (pool, no Temporal)'] = summarize(
+      await repeat(runs, async () => {
+        const started = performance.now();
+        for (let i = 0; i < n; i++) await session.exec(['/bin/true']);
+        return (performance.now() - started) / n;
+      }),
+      'ms',
+    );
     await pool.close();
     // The pool's promises beyond the per-step figure: an idle connection closes, and the next call reconnects.
     out.figures['ours: reconnect after idle timeout'] = summarize([await idleReconnect(target)], 'handshakes', 'expected 2: closed when idle, reopened on demand');
