@@ -1,7 +1,6 @@
 // Reading a workflow's history for the bench: activity spans (scheduled -> closed), the workflow's wall time,
 // and two lower bounds on it: the union of the spans and the longest chain of spans in sequence.
 import type { temporal } from '@temporalio/proto';
-import { tsToMs } from '@temporalio/common/lib/time';
 
 type History = temporal.api.history.v1.IHistory;
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
@@ -32,8 +31,18 @@ export interface ActivitySpan {
   outcome: 'completed' | 'failed' | 'timed-out' | 'canceled';
 }
 
+type Timestamp = { seconds?: { toString(): string } | number | null; nanos?: number | null } | null | undefined;
+
+/** Milliseconds since the epoch; seconds arrive as a Long from the server and as a number in hand-made events. */
+export function timestampMs(t: Timestamp): number {
+  if (!t) return Number.NaN;
+  const s = t.seconds;
+  const seconds = typeof s === 'number' ? s : s ? Number(s.toString()) : 0;
+  return seconds * 1000 + (t.nanos ?? 0) / 1e6;
+}
+
 function at(e: HistoryEvent): number {
-  return tsToMs(e.eventTime);
+  return timestampMs(e.eventTime);
 }
 
 function idOf(e: HistoryEvent): number {

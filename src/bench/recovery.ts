@@ -1,10 +1,9 @@
 // Item 6: SIGKILL the worker process in the middle of the image pull, start a new one, and time how long the
 // workflow takes to move again: to the pull's restart on the new worker and to the next completed activity.
 import type { WorkflowHandle } from '@temporalio/client';
-import { tsToMs } from '@temporalio/common/lib/time';
 import { spawnWorker, type ChildWorker } from './child';
 import { freshQueue, type BenchContext } from './context';
-import { completionsAfter } from './history';
+import { completionsAfter, timestampMs } from './history';
 import { startBenchDeploy, startBenchLab } from './lab-deploy';
 import { checkTarget, emptySection, summarize, type Section } from './stats';
 
@@ -39,7 +38,7 @@ async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T 
 async function pendingPull(handle: WorkflowHandle): Promise<{ attempt: number; lastStarted: number } | undefined> {
   const d = await handle.describe();
   const p = d.raw.pendingActivities?.find((a) => a.activityType?.name === PULL && Number(a.state) === STARTED);
-  return p ? { attempt: p.attempt ?? 1, lastStarted: tsToMs(p.lastStartedTime) } : undefined;
+  return p ? { attempt: p.attempt ?? 1, lastStarted: timestampMs(p.lastStartedTime) } : undefined;
 }
 
 async function once(ctx: BenchContext, timeScale: number): Promise<Recovery> {

@@ -1,5 +1,5 @@
 // The bench's arithmetic (no timing here: benchmarks are not tests).
-import { longestChain, unionMs } from '../../src/bench/history';
+import { activitySpans, completionsAfter, longestChain, scheduledActivityTypes, unionMs, workflowWall } from '../../src/bench/history';
 import { median, pairedRatio, summarize, checkTarget } from '../../src/bench/stats';
 import { renderTable, summaryParagraph } from '../../src/bench/report';
 
@@ -62,5 +62,35 @@ describe('bench report', () => {
     const summary = summaryParagraph(r);
     expect(summary).toContain('1 of 2 targets were met');
     expect(summary).toContain('not measured in this run: never measured');
+  });
+});
+
+describe('history reading', () => {
+  const ts = (ms: number) => ({ seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 });
+  // Hand-made: seconds as plain numbers (the server sends Longs; timestampMs takes both).
+  const history = {
+    events: [
+      { eventId: 1, eventType: 1, eventTime: ts(1000) },
+      { eventId: 5, eventType: 10, eventTime: ts(1100), activityTaskScheduledEventAttributes: { activityType: { name: 'inspectHost' } } },
+      { eventId: 6, eventType: 11, eventTime: ts(1150), activityTaskStartedEventAttributes: { scheduledEventId: 5 } },
+      { eventId: 7, eventType: 12, eventTime: ts(1400), activityTaskCompletedEventAttributes: { scheduledEventId: 5 } },
+      { eventId: 11, eventType: 10, eventTime: ts(1500), activityTaskScheduledEventAttributes: { activityType: { name: 'ensureImagePulled' } } },
+      { eventId: 12, eventType: 14, eventTime: ts(2500), activityTaskTimedOutEventAttributes: { scheduledEventId: 11 } },
+      { eventId: 20, eventType: 2, eventTime: ts(2600) },
+    ],
+  } as unknown as Parameters<typeof activitySpans>[0];
+
+  it('pairs scheduled and closing events into spans, with outcomes', () => {
+    expect(activitySpans(history)).toEqual([
+      { eventId: 5, type: 'inspectHost', scheduled: 1100, started: 1150, closed: 1400, outcome: 'completed' },
+      { eventId: 11, type: 'ensureImagePulled', scheduled: 1500, started: undefined, closed: 2500, outcome: 'timed-out' },
+    ]);
+    expect(scheduledActivityTypes(history)).toEqual(['inspectHost', 'ensureImagePulled']);
+  });
+
+  it('measures the run from start to close, and finds completions after a moment', () => {
+    expect(workflowWall(history)).toEqual({ start: 1000, end: 2600, ms: 1600 });
+    expect(completionsAfter(history, 1200)).toEqual([{ at: 1400, type: 'inspectHost' }]);
+    expect(completionsAfter(history, 1500)).toEqual([]);
   });
 });
