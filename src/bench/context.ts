@@ -21,7 +21,7 @@ export interface BenchContext {
 }
 
 export async function startBenchContext(log: (line: string) => void): Promise<BenchContext> {
-  const server = await startDevServer({ log });
+  const server = await startDevServer({ log: (l) => log(`[temporal] ${l}`) });
   const connection = await Connection.connect({ address: server.address });
   const nc = await NativeConnection.connect({ address: server.address });
   let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;

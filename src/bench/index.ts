@@ -62,7 +62,7 @@ async function main(): Promise<number> {
   const selected = BENCH_ITEMS.filter((item) => !opts.only || opts.only.includes(item.name));
   if (selected.length === 0) throw new Error(`--only names none of: ${BENCH_ITEMS.map((i) => i.name).join(', ')}`);
   let crashed = 0;
-  const ctx = await startBenchContext((l) => log(`[temporal] ${l}`));
+  const ctx = await startBenchContext(log);
   log(`dev server ${ctx.address} (${ctx.server.cli.source})`);
   try {
     for (const item of selected) {
