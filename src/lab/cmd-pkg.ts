@@ -312,7 +312,7 @@ export function pkgCommands(world: World, m: Machine): Command[] {
         if (m.vmid !== null) world.services?.serviceRestarted(m.vmid, u);
       }
       if (start) {
-        if (verb === 'start' && r.services[u] === 'active') continue;
+        if ((verb === 'start' || verb === 'enable') && r.services[u] === 'active') continue; // already running: no-op
         await host.delay(800);
         if (u === 'docker.service' && !dockerdCanRun()) {
           r.services[u] = 'failed';

@@ -19,6 +19,7 @@ import { pkgCommands } from './cmd-pkg';
 import { dockerCommands } from './cmd-docker';
 import { netCommands } from './cmd-net';
 import { gitCommands } from './cmd-git';
+import { uvCommands } from './cmd-uv';
 import { LabServices } from './services';
 import { generateEd25519, startSshServer } from './ssh-server';
 import { startPveApi } from './pve-api/server';
@@ -70,7 +71,7 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
   const host = new LabHost(state, opts.timeScale ?? 1);
   for (const f of opts.faults ?? []) host.armFault(f);
   const world = new World(host);
-  for (const f of [pveCommands, gpuCommands, userCommands, pkgCommands, gitCommands, dockerCommands, netCommands, nodeCommands]) world.addCommands(f);
+  for (const f of [pveCommands, gpuCommands, userCommands, pkgCommands, gitCommands, dockerCommands, netCommands, nodeCommands, uvCommands]) world.addCommands(f);
 
   const decode = (files: LabState['files'][string] | undefined): Record<string, string> | undefined =>
     files ? Object.fromEntries(files.map((f) => [f.path, Buffer.from(f.content, 'base64').toString('utf8')])) : undefined;

@@ -10,5 +10,6 @@ export const PROVIDES: Record<string, string[]> = {
   sudo: ['sudo'],
   visudo: ['sudo'],
   lspci: ['pciutils'],
+  uv: ['uv'],
   npm: ['npm'],
 };

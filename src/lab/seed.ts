@@ -114,7 +114,7 @@ export function designState(keys: LabKeys): LabState {
     tags: 'community-script;ai',
   }, GPU_LXC_LINES.map(([k, v]) => [k, v]));
   const rt116 = emptyRuntime();
-  rt116.packages = ['ca-certificates', 'curl', 'wget', 'git', 'python3', 'openssh-server'];
+  rt116.packages = ['ca-certificates', 'curl', 'wget', 'git', 'python3', 'openssh-server', 'uv'];
   rt116.aptUpdated = true;
   rt116.services = { 'open-webui.service': 'active', 'ssh.service': 'active' };
   rt116.enabledServices = ['open-webui.service', 'ssh.service'];
@@ -125,7 +125,7 @@ export function designState(keys: LabKeys): LabState {
   };
   const rt118 = emptyRuntime();
   rt118.comfyui = { loadedPacks: [] };
-  rt118.packages = ['ca-certificates', 'curl', 'wget', 'git', 'python3', 'openssh-server', 'nvidia-driver-cuda'];
+  rt118.packages = ['ca-certificates', 'curl', 'wget', 'git', 'python3', 'openssh-server', 'nvidia-driver-cuda', 'uv'];
   rt118.aptUpdated = true;
   rt118.services = { 'comfyui.service': 'active', 'ssh.service': 'active' };
   rt118.enabledServices = ['comfyui.service', 'ssh.service'];

@@ -30,9 +30,18 @@ export class LabServices implements ServiceHooks {
   }
 
   async start(): Promise<void> {
-    this.vllmPort = new HttpPort(await HttpPort.freePort(), async (m, p, h, b) => (this.active ? vllmHandle(this.active.args, this.active.maxLen, m, p, h, b) : { status: 503, headers: {}, body: '' }));
-    this.openwebuiPort = new HttpPort(await HttpPort.freePort(), (m, p, h, b) => this.openwebui(m, p, h, b));
-    this.comfyuiPort = new HttpPort(await HttpPort.freePort(), (m, p, _h, b) => this.comfy.handle(m, p, b));
+    // A saved lab keeps its service ports, as a real host keeps its addresses: URLs written into configs stay valid.
+    const state = this.host().state;
+    const saved = state.servicePorts ?? {};
+    const ports = {
+      vllm: await HttpPort.portOrFree(saved.vllm),
+      openwebui: await HttpPort.portOrFree(saved.openwebui),
+      comfyui: await HttpPort.portOrFree(saved.comfyui),
+    };
+    state.servicePorts = ports;
+    this.vllmPort = new HttpPort(ports.vllm, async (m, p, h, b) => (this.active ? vllmHandle(this.active.args, this.active.maxLen, m, p, h, b) : { status: 503, headers: {}, body: '' }));
+    this.openwebuiPort = new HttpPort(ports.openwebui, (m, p, h, b) => this.openwebui(m, p, h, b));
+    this.comfyuiPort = new HttpPort(ports.comfyui, (m, p, _h, b) => this.comfy.handle(m, p, b));
     await this.resumeAfterLoad();
     await this.sync();
   }
@@ -115,6 +124,10 @@ export class LabServices implements ServiceHooks {
 
   guestStarted(vmid: number): void {
     const rt = this.world.runtime(String(vmid));
+    // systemd starts the enabled frontend units with the CT; they re-read their config as on any start.
+    for (const unit of ['open-webui.service', 'comfyui.service']) {
+      if (rt.enabledServices.includes(unit)) { rt.services[unit] = 'active'; this.serviceRestarted(vmid, unit); }
+    }
     if (rt.services['docker.service'] === 'active') {
       for (const c of rt.docker.containers) {
         if (c.exitCode === 137 && /^(always|unless-stopped)/.test(c.restart)) { c.state = 'running'; c.exitCode = 0; this.containerStarted(vmid, c.id); }
@@ -124,9 +137,12 @@ export class LabServices implements ServiceHooks {
   }
 
   serviceRestarted(vmid: number, unit: string): void {
-    if (vmid === OPENWEBUI_CT && unit === 'open-webui.service') void this.reloadOpenWebui();
-    if (vmid === COMFYUI_CT && unit === 'comfyui.service') void this.reloadComfy();
-    void this.sync();
+    void (async () => {
+      const active = this.world.runtime(String(vmid)).services[unit] === 'active';
+      if (active && vmid === OPENWEBUI_CT && unit === 'open-webui.service') await this.reloadOpenWebui();
+      if (active && vmid === COMFYUI_CT && unit === 'comfyui.service') await this.reloadComfy();
+      await this.sync();
+    })();
   }
 
   private async reloadOpenWebui(): Promise<void> {
@@ -156,7 +172,21 @@ export class LabServices implements ServiceHooks {
       const meta = await m.fs.readFile(`/opt/ComfyUI/custom_nodes/${d}/.git/lab-repo`).catch(() => '');
       if (meta) packs.push((JSON.parse(meta) as { url: string }).url);
     }
-    rt.comfyui = { loadedPacks: packs.filter((p) => p === OPENAI_PACK_REPO) };
+    // The OpenAI pack imports `openai`: without it in the venv ComfyUI logs IMPORT FAILED and skips the pack.
+    rt.comfyui = { loadedPacks: packs.filter((p) => p === OPENAI_PACK_REPO && rt.packages.includes('pip:openai')) };
+    // CUDA torch without a visible GPU exits at start unless ExecStart carries --cpu (unit or drop-in).
+    let execStart = '';
+    const units = ['/etc/systemd/system/comfyui.service'];
+    for (const d of await m.fs.readdir('/etc/systemd/system/comfyui.service.d').catch(() => [] as string[])) if (d.endsWith('.conf')) units.push(`/etc/systemd/system/comfyui.service.d/${d}`);
+    for (const u of units) {
+      for (const line of (await m.fs.readFile(u).catch(() => '')).split('\n')) {
+        const mm = /^ExecStart=(.*)$/.exec(line.trim());
+        if (mm) execStart = mm[1] ?? '';
+      }
+    }
+    if (!/(^|\s)--cpu(\s|$)/.test(execStart) && !this.world.ctNodeVisible(COMFYUI_CT, 'nvidia0')) {
+      rt.services['comfyui.service'] = 'failed';
+    }
   }
 
   private ctIp(vmid: number): string | undefined {

@@ -87,6 +87,11 @@ describe('frontends', () => {
     expect((await sh(lab, 'pct exec 118 -- git clone https://github.com/hekmon/comfyui-openai-api /opt/ComfyUI/custom_nodes/comfyui-openai-api')).code).toBe(0);
     expect(Object.keys(await info())).not.toContain('OAIAPIClient');
     await sh(lab, 'pct exec 118 -- systemctl restart comfyui');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(Object.keys(await info())).not.toContain('OAIAPIClient'); // IMPORT FAILED: no `openai` in the venv
+    const uv = await sh(lab, 'pct exec 118 -- uv pip install --python /opt/ComfyUI/venv/bin/python openai');
+    expect(uv.stderr).toContain(' + openai==');
+    await sh(lab, 'pct exec 118 -- systemctl restart comfyui');
     await waitFor(async () => Object.keys(await info()).includes('OAIAPIClient'), 5000);
     const graph = {
       '1': { class_type: 'OAIAPIClient', inputs: { base_url: 'http://10.0.50.117:8000/v1', api_key: lab.secrets.vllmApiKey, max_retries: 2, timeout: 600 } },
@@ -102,6 +107,19 @@ describe('frontends', () => {
     expect(hist[id]?.status.status_str).toBe('success');
     expect(hist[id]?.outputs['3']?.text).toEqual(['OK']);
     expect((await fetch(`${lab.endpoints.comfyui}/prompt`, { method: 'POST', body: '{}' })).status).toBe(400);
+  });
+
+  it('ComfyUI without its GPU fails to start unless ExecStart has --cpu', async () => {
+    const c = await connect(lab);
+    try {
+      await must(c, "sed -i '/nvidia/d' /etc/pve/lxc/118.conf && pct stop 118 && pct start 118");
+      await waitFor(async () => (await exec(c, 'pct exec 118 -- systemctl is-active comfyui')).stdout === 'failed\n', 5000);
+      expect(await fetch(`${lab.endpoints.comfyui}/system_stats`).then(() => 'answered', () => 'refused')).toBe('refused');
+      await must(c, 'pct exec 118 -- mkdir -p /etc/systemd/system/comfyui.service.d');
+      await must(c, "pct exec 118 -- bash -c 'cat > /etc/systemd/system/comfyui.service.d/cpu.conf'", '[Service]\nExecStart=\nExecStart=/opt/ComfyUI/venv/bin/python /opt/ComfyUI/main.py --listen --port 8188 --cpu\n');
+      await must(c, 'pct exec 118 -- systemctl daemon-reload && pct exec 118 -- systemctl restart comfyui');
+      await waitFor(async () => (await fetch(`${lab.endpoints.comfyui}/system_stats`).catch(() => null))?.status === 200, 5000);
+    } finally { c.end(); }
   });
 });
 
