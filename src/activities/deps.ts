@@ -98,6 +98,11 @@ export class Host {
     return this.root().exec(argv, { sudo: this.cfg.proxmox.ssh.user !== 'root', ...opts });
   }
 
+  /** Whether a command exists on the host (`command -v` in the login shell; no sudo needed to look). */
+  async has(command: string): Promise<boolean> {
+    return (await this.root().exec(['command', '-v', command])).code === 0;
+  }
+
   /** Run argv and fail unless it exits 0. */
   async must(argv: string[], opts: ExecOptions = {}): Promise<string> {
     const r = await this.run(argv, opts);

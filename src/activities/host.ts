@@ -73,7 +73,7 @@ export function createHostActivities(deps: ActivityDeps) {
       const host = h(cfg);
       const user = cfg.admin.user;
       let changed = false;
-      if ((await host.run(['which', 'sudo'])).code !== 0) {
+      if (!(await host.has('sudo'))) {
         await host.must(['apt-get', 'install', '-y', 'sudo'], { timeoutMs: 600_000 });
         changed = true;
       }
@@ -117,7 +117,7 @@ export function createHostActivities(deps: ActivityDeps) {
       const probe = () => host.run(['sudo', '-u', user, '-H', 'claude', '--version']);
       let got = await probe();
       if (got.code === 0 && got.stdout.includes(CLAUDE_CODE_VERSION)) return { changed: false, version: CLAUDE_CODE_VERSION };
-      if ((await host.run(['which', 'npm'])).code !== 0) {
+      if (!(await host.has('npm'))) {
         await host.must(['apt-get', 'install', '-y', 'nodejs', 'npm'], { timeoutMs: 900_000 });
       }
       await host.must(['npm', 'install', '-g', `@anthropic-ai/claude-code@${CLAUDE_CODE_VERSION}`], { timeoutMs: 900_000 });

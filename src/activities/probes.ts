@@ -73,7 +73,7 @@ export function createProbeActivities(deps: ActivityDeps) {
         // Every few polls, check that the container is still alive; if it died, say why from its log.
         if (attempt % 3 === 2) {
           const ps = await host.ct(vmid, ['docker', 'compose', '-f', COMPOSE, 'ps', '--all', '--format', 'json']);
-          if (ps.code === 0 && /"State":"(exited|dead)"/.test(ps.stdout)) {
+          if (ps.code === 0 && /"State":"(exited|dead|restarting)"/.test(ps.stdout)) {
             const logs = await host.ct(vmid, ['docker', 'compose', '-f', COMPOSE, 'logs', '--no-color', '--tail', '200']);
             const causes = classifyVllmLog(`${logs.stdout}\n${logs.stderr}`);
             const first = causes[0];

@@ -11,6 +11,7 @@ export interface FinalReport {
   endpoint: string | null;
   uiUrl: string;
   mutations: number;
+  changes: string[];
   error?: string;
   sizing?: string[];
   steps?: Array<{ step: number; name: string; status: string; seconds?: number }>;
@@ -42,6 +43,7 @@ export function toReport(workflowId: string, p: DeployProgress, uiUrl: string): 
     endpoint: p.endpoint ?? null,
     uiUrl,
     mutations: p.mutations,
+    changes: p.changes ?? [],
     ...(p.error ? { error: p.error } : {}),
     ...(p.sizing ? { sizing: p.sizing } : {}),
     steps: p.steps.map((s) => ({

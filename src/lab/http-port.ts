@@ -18,6 +18,22 @@ export class HttpPort {
     return port;
   }
 
+  /** The preferred port if it is free on 127.0.0.1, else a free one. */
+  static async portOrFree(preferred?: number): Promise<number> {
+    if (preferred) {
+      const s = createServer();
+      const ok = await new Promise<boolean>((r) => {
+        s.once('error', () => r(false));
+        s.listen(preferred, '127.0.0.1', () => r(true));
+      });
+      if (ok) {
+        await new Promise<void>((r) => s.close(() => r()));
+        return preferred;
+      }
+    }
+    return HttpPort.freePort();
+  }
+
   get open(): boolean {
     return this.server !== null;
   }

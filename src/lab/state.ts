@@ -215,6 +215,8 @@ export interface LabState {
   runtimes: Record<string, CtRuntime>; // keyed by CT vmid
   files: Record<string, SavedFile[]>; // 'host' or CT vmid -> files written by commands (see fs.ts)
   journal: JournalEntry[];
+  /** loopback ports of the vLLM/OpenWebUI/ComfyUI stand-ins, kept so a saved lab keeps its URLs */
+  servicePorts?: { vllm?: number; openwebui?: number; comfyui?: number };
   seq: number; // last journal seq
 }
 

@@ -49,8 +49,13 @@ function call<K extends keyof Acts>(
   opts: ActivityOptions = SHORT,
 ): ReturnType<Acts[K]> {
   const fn = acts[name] as unknown as { executeWithOptions(o: ActivityOptions, a: unknown[]): Promise<unknown> } & Fn;
-  return fn.executeWithOptions({ ...opts, summary: summary.slice(0, 190) }, args as unknown[]) as ReturnType<Acts[K]>;
+  const running = fn.executeWithOptions({ ...opts, summary: summary.slice(0, 190) }, args as unknown[]);
+  summaries.set(running, summary);
+  return running as ReturnType<Acts[K]>;
 }
+
+/** The summary each running activity was started with, so a change can be reported in the user's words. */
+const summaries = new WeakMap<Promise<unknown>, string>();
 
 export async function deploy(input: DeployInput): Promise<DeployProgress> {
   const cfg = input.config;
@@ -66,6 +71,7 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
     rejected: [],
     compensations: [],
     mutations: 0,
+    changes: [],
   };
   const saga = new Saga(p.compensations);
   const ctx: { assessment?: OpenwebuiAssessment; openwebui?: string; frontend?: string } = {};
@@ -110,12 +116,18 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
   const pass = (n: number, evidence: string) => Object.assign(p.checkpoints[n - 1] as Checkpoint, { passed: true, evidence, at: now() });
   const counted = async <T extends { changed: boolean }>(r: Promise<T>): Promise<T> => {
     const v = await r;
-    if (v.changed) p.mutations += 1;
+    if (v.changed) {
+      p.mutations += 1;
+      p.changes.push(summaries.get(r) ?? 'change');
+    }
     return v;
   };
   const undoCounted = async (r: Promise<{ changed: boolean; detail: string }>): Promise<string> => {
     const v = await r;
-    if (v.changed) p.mutations += 1;
+    if (v.changed) {
+      p.mutations += 1;
+      p.changes.push(`undo: ${v.detail}`);
+    }
     return v.detail;
   };
   const awaitDecision = async (decision: DecisionName): Promise<string> => {

@@ -78,6 +78,8 @@ export interface DeployProgress {
   activity?: string;
   endpoint?: string;
   mutations: number;
+  /** what each change was, in order (the summaries of the activities that reported changed) */
+  changes: string[];
   error?: string;
   sizing?: string[];
 }

@@ -1,0 +1,56 @@
+// Activities against the lab in Temporal's MockActivityEnvironment: the first call changes the host,
+// a second call finds it right and changes nothing (read, compare, act, read back).
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createActivities } from '../../src/activities';
+import { createActivityDeps } from '../../src/activities/deps';
+import { startLab, type Lab } from '../../src/lab';
+import type { DeployConfig } from '../../src/config/schema';
+import { labConfig } from '../harness/deploy-run';
+
+jest.setTimeout(120_000);
+
+describe('activities are idempotent against the lab', () => {
+  let lab: Lab;
+  let cfg: DeployConfig;
+  const deps = createActivityDeps();
+  const acts = createActivities(deps);
+  const env = new MockActivityEnvironment();
+
+  beforeAll(async () => {
+    lab = await startLab({ timeScale: 0.02 });
+    cfg = await labConfig(lab);
+  });
+  afterAll(async () => {
+    await deps.ssh.close();
+    await lab?.stop();
+  });
+
+  it('ensureAdminUser creates the user once, then reports no change and journals nothing', async () => {
+    const first = await env.run(acts.ensureAdminUser, cfg);
+    expect(first).toEqual({ changed: true, user: 'claude' });
+    const journalAfterFirst = lab.journal().length;
+    const second = await env.run(acts.ensureAdminUser, cfg);
+    expect(second).toEqual({ changed: false, user: 'claude' });
+    expect(lab.journal().length).toBe(journalAfterFirst);
+    const access = await env.run(acts.verifyAdminAccess, cfg);
+    expect(access.sudoExitCode).toBe(0);
+  });
+
+  it('ensureRepoCloned clones at the pinned ref once', async () => {
+    const first = await env.run(acts.ensureRepoCloned, cfg);
+    expect(first.changed).toBe(true);
+    expect(first.commit).toMatch(/^[0-9a-f]{40}$/);
+    const second = await env.run(acts.ensureRepoCloned, cfg);
+    expect(second).toEqual({ ...first, changed: false });
+  });
+
+  it('ensureGpuReleasedFromVm stops VM 151 and clears onboot once; returnGpuToVm gives it back', async () => {
+    const release = await env.run(acts.ensureGpuReleasedFromVm, cfg);
+    expect(release).toEqual({ changed: true, vmid: 151, wasRunning: true, onbootBefore: true });
+    expect(await env.run(acts.ensureGpuReleasedFromVm, cfg)).toEqual({ changed: false, vmid: 151, wasRunning: false, onbootBefore: false });
+    const back = await env.run(acts.returnGpuToVm, cfg, release);
+    expect(back.changed).toBe(true);
+    expect(lab.state().guests['151']).toMatchObject({ status: 'running', config: expect.objectContaining({ onboot: '1' }) });
+    expect((await env.run(acts.returnGpuToVm, cfg, release)).changed).toBe(false);
+  });
+});
