@@ -250,7 +250,7 @@ export function pveCommands(world: World, m: Machine): Command[] {
     st2?.items.push({ volid: `${rootStorage}:vm-${vmid}-disk-0`, content: 'rootdir', format: 'raw', size: Number(sizeG) * 1073741824, ctime: host.now(), vmid });
     world.createMachine(String(vmid));
     await host.delay(4000);
-    let out = `  Logical volume "vm-${vmid}-disk-0" created.\n`;
+    let out = `Logical volume "vm-${vmid}-disk-0" created.\n`;
     out += `Creating filesystem with ${Number(sizeG) * 262144} 4k blocks and ${Number(sizeG) * 65536} inodes\n`;
     out += `Filesystem UUID: ${cryptoUuid()}\nSuperblock backups stored on blocks: \n\t32768, 98304, 163840, 229376, 294912, 819200, 884736, 1605632\n`;
     out += `extracting archive '/var/lib/vz/template/cache/${template.replace(/^.*\//, '')}'\n`;
