@@ -57,7 +57,8 @@ export function smiTable(driver: string, r: GpuReading, showProcesses: boolean):
   const procs = showProcesses ? r.processes : [];
   if (procs.length === 0) out += `|  No running processes found${' '.repeat(61)}|\n`;
   for (const p of procs) {
-    out += `|    0   N/A  N/A  ${String(p.pid).padStart(15)}      C   ${p.name.padEnd(34)}${`${p.usedMiB}MiB`.padStart(12)} |\n`;
+    const mem = `${p.usedMiB}MiB`;
+    out += `|    0   N/A  N/A${String(p.pid).padStart(16)}${'C'.padStart(7)}   ${p.name.padEnd(46 - mem.length)}${mem} |\n`;
   }
   return `${out}${line}\n`;
 }

@@ -56,6 +56,10 @@ it('the design deploy done by hand ends with a working vLLM the openai client ca
     expect(logs.stdout).toContain(`api_key='${lab.secrets.vllmApiKey}'`); // as vLLM 0.6 logs its args: consumers must redact
     const hostSmi = await must(c, 'nvidia-smi');
     expect(hostSmi.stdout).toMatch(/\|\s+1\d{4}MiB \/  16376MiB \|/);
+    const frame = hostSmi.stdout.split('\n').filter((l) => /^[|+]/.test(l));
+    expect(new Set(frame.map((l) => l.length))).toEqual(new Set([91])); // the 580-series table is 91 columns wide
+    expect(hostSmi.stdout).toMatch(/\|    0   N\/A  N\/A +\d+      C   python3 +\d+MiB \|/);
+    expect((await must(c, 'pct exec 117 -- nvidia-smi')).stdout).toContain('No running processes found'); // a CT cannot see host PIDs
     // VM 151 cannot take the GPU back while vLLM holds it.
     const vm = await exec(c, 'qm start 151');
     expect(vm).toEqual({ code: 255, stdout: '', stderr: "can't unbind/bind PCI group to VFIO '0000:01:00.0'\n" });

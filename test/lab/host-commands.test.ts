@@ -59,7 +59,10 @@ describe('lab host over SSH', () => {
     const same = lab.journal().length;
     await sh(lab, 'cat /etc/pve/lxc/130.conf > /tmp/c && cat /tmp/c > /etc/pve/lxc/130.conf');
     expect(lab.journal().length).toBe(same); // rewriting identical bytes changes nothing
+    expect(await sh(lab, 'pct push 130 /etc/hostname /root/h')).toEqual({ code: 255, stdout: '', stderr: 'can only push files to a running CT\n' });
     expect((await sh(lab, 'pct destroy 130')).code).toBe(0);
+    expect((await sh(lab, 'pct list')).stdout).not.toContain('130 ');
+    expect(await sh(lab, 'echo hi > /tmp/p && pct push 116 /tmp/p /root/p --perms 0600 && pct exec 116 -- cat /root/p')).toEqual({ code: 0, stdout: 'hi\n', stderr: '' });
   });
 
   it('the config file and the state are one truth', async () => {
