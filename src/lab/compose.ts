@@ -89,6 +89,19 @@ export async function loadCompose(ctx: Ctx, opts: { file?: string; dir?: string;
     const command = Array.isArray(cmd) ? cmd.map(String) : typeof cmd === 'string' ? splitWords(cmd) : [];
     const envRaw = svc.environment;
     const environment: Record<string, string> = {};
+    // env_file entries first (relative to the project directory); `environment` overrides them.
+    const envFiles = svc.env_file === undefined ? [] : Array.isArray(svc.env_file) ? svc.env_file : [svc.env_file];
+    for (const ef of envFiles) {
+      const rel = typeof ef === 'string' ? ef : String((ef as { path?: unknown }).path ?? '');
+      const required = typeof ef === 'string' || (ef as { required?: unknown }).required !== false;
+      const abs = ctx.fs.resolvePath(dir, rel);
+      const text = await readText(ctx, abs);
+      if (text === undefined) {
+        if (required) return `env file ${abs} not found: stat ${abs}: no such file or directory`;
+        continue;
+      }
+      Object.assign(environment, parseEnvFile(text));
+    }
     if (Array.isArray(envRaw)) for (const e of envRaw.map(String)) { const i = e.indexOf('='); if (i > 0) environment[e.slice(0, i)] = e.slice(i + 1); }
     else if (envRaw && typeof envRaw === 'object') for (const [k, v] of Object.entries(envRaw)) environment[k] = v === null ? '' : String(v);
     const ports = (Array.isArray(svc.ports) ? svc.ports : []).map((p) => {

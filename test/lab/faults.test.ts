@@ -58,6 +58,23 @@ describe('lab faults and host rules', () => {
     } finally { c.end(); await lab.stop(); }
   });
 
+  it('runtime: nvidia + env_file: the key from .env protects the API; the runtime must be registered', async () => {
+    const lab = await prepared();
+    const c = await connect(lab);
+    try {
+      await writeCompose(c, MODEL, 8192, lab.secrets.vllmApiKey, 'runtime');
+      await must(c, 'pct exec 117 -- bash -c \'echo "{}" > /etc/docker/daemon.json\' && pct exec 117 -- systemctl restart docker');
+      const up = await exec(c, UP);
+      expect(up.code).toBe(1);
+      expect(up.stderr).toContain('Error response from daemon: unknown or invalid runtime name: nvidia\n');
+      await must(c, 'pct exec 117 -- nvidia-ctk runtime configure --runtime=docker && pct exec 117 -- systemctl restart docker');
+      await must(c, UP);
+      await waitFor(async () => (await fetch(`${lab.endpoints.vllm}/health`).catch(() => null))?.status === 200);
+      expect((await fetch(`${lab.endpoints.vllm}/v1/models`)).status).toBe(401);
+      expect((await fetch(`${lab.endpoints.vllm}/v1/models`, { headers: { authorization: `Bearer ${lab.secrets.vllmApiKey}` } })).status).toBe(200);
+    } finally { c.end(); await lab.stop(); }
+  });
+
   it('driver-mismatch: the CT userspace differs from the host driver', async () => {
     const lab = await prepared({ faults: ['driver-mismatch'] });
     const c = await connect(lab);

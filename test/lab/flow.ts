@@ -47,7 +47,29 @@ systemctl restart docker
 `;
 
 /** The key comes from `.env` beside the file (interpolated by compose), never from argv. */
-export function composeFile(model: string, maxLen: number): string {
+export function composeFile(model: string, maxLen: number, style: 'devices' | 'runtime' = 'devices'): string {
+  if (style === 'runtime') {
+    // vLLM reads VLLM_API_KEY from its environment (env_file), the GPU comes through the nvidia runtime.
+    return `services:
+  vllm:
+    image: vllm/vllm-openai:v0.6.4.post1
+    container_name: vllm
+    restart: unless-stopped
+    runtime: nvidia
+    ipc: host
+    env_file:
+      - .env
+    ports:
+      - "8000:8000"
+    command:
+      - "--model"
+      - "${model}"
+      - "--max-model-len"
+      - "${maxLen}"
+      - "--served-model-name"
+      - "mistral-7b-awq"
+`;
+  }
   return `services:
   vllm:
     image: vllm/vllm-openai:v0.6.4.post1
@@ -60,9 +82,9 @@ export function composeFile(model: string, maxLen: number): string {
 `;
 }
 
-export async function writeCompose(c: Client, model: string, maxLen: number, apiKey: string): Promise<void> {
+export async function writeCompose(c: Client, model: string, maxLen: number, apiKey: string, style: 'devices' | 'runtime' = 'devices'): Promise<void> {
   await must(c, "pct exec 117 -- mkdir -p /opt/vllm-deploy");
-  await must(c, "pct exec 117 -- bash -c 'cat > /opt/vllm-deploy/compose.yaml'", composeFile(model, maxLen));
+  await must(c, "pct exec 117 -- bash -c 'cat > /opt/vllm-deploy/compose.yaml'", composeFile(model, maxLen, style));
   await must(c, "pct exec 117 -- bash -c 'umask 077; cat > /opt/vllm-deploy/.env'", `VLLM_API_KEY=${apiKey}\n`);
 }
 
