@@ -8,19 +8,44 @@ import type { DockerContainer } from './state';
 
 interface ModelSpec { weightsGiB: number; kvKiB: number; maxPos: number; quant?: string; arch: string }
 
-/** The design's models (weights as loaded, KV cache per token in fp16, context limit of the config). */
-const MODELS: Array<[RegExp, ModelSpec]> = [
-  [/^TheBloke\/Mistral-7B-Instruct-v0\.2-AWQ$/i, { weightsGiB: 3.87, kvKiB: 128, maxPos: 32768, quant: 'awq', arch: 'MistralForCausalLM' }],
-  [/^mistralai\/Mistral-7B-Instruct-v0\.[23]$/i, { weightsGiB: 13.5, kvKiB: 128, maxPos: 32768, arch: 'MistralForCausalLM' }],
-  [/^Qwen\/Qwen2\.5-7B-Instruct-AWQ$/i, { weightsGiB: 5.2, kvKiB: 56, maxPos: 32768, quant: 'awq', arch: 'Qwen2ForCausalLM' }],
-  [/^Qwen\/Qwen2\.5-7B-Instruct$/i, { weightsGiB: 14.2, kvKiB: 56, maxPos: 32768, arch: 'Qwen2ForCausalLM' }],
-  [/^Qwen\/Qwen2\.5-14B-Instruct-AWQ$/i, { weightsGiB: 9.2, kvKiB: 192, maxPos: 32768, quant: 'awq', arch: 'Qwen2ForCausalLM' }],
-  [/^Qwen\/Qwen2\.5-32B-Instruct-AWQ$/i, { weightsGiB: 17.7, kvKiB: 256, maxPos: 32768, quant: 'awq', arch: 'Qwen2ForCausalLM' }],
-  [/^meta-llama\/Meta-Llama-3-8B-Instruct$/i, { weightsGiB: 14.96, kvKiB: 128, maxPos: 8192, arch: 'LlamaForCausalLM' }],
-  [/^microsoft\/phi-2$/i, { weightsGiB: 5.2, kvKiB: 320, maxPos: 2048, arch: 'PhiForCausalLM' }],
-  [/^TheBloke\/Mixtral-8x7B-Instruct-v0\.1-AWQ$/i, { weightsGiB: 22.7, kvKiB: 128, maxPos: 32768, quant: 'awq', arch: 'MixtralForCausalLM' }],
-  [/^mistralai\/Mixtral-8x7B-Instruct-v0\.1$/i, { weightsGiB: 86.99, kvKiB: 128, maxPos: 32768, arch: 'MixtralForCausalLM' }],
+/** Architecture facts of the models the design and the sizing catalog name (HF config.json values). */
+interface Arch { id: string; arch: string; layers: number; kvHeads: number; headDim: number; params: number; maxPos: number; vocab: number; hidden: number; tied: boolean; awq?: string[]; gptq?: string[] }
+
+const ARCHS: Arch[] = [
+  { id: 'facebook/opt-125m', arch: 'OPTForCausalLM', layers: 12, kvHeads: 12, headDim: 64, params: 125_239_296, maxPos: 2048, vocab: 50272, hidden: 768, tied: true },
+  { id: 'microsoft/phi-2', arch: 'PhiForCausalLM', layers: 32, kvHeads: 32, headDim: 80, params: 2_779_683_840, maxPos: 2048, vocab: 51200, hidden: 2560, tied: false, gptq: ['TheBloke/phi-2-GPTQ'] },
+  { id: 'mistralai/Mistral-7B-Instruct-v0.2', arch: 'MistralForCausalLM', layers: 32, kvHeads: 8, headDim: 128, params: 7_241_732_096, maxPos: 32768, vocab: 32000, hidden: 4096, tied: false, awq: ['TheBloke/Mistral-7B-Instruct-v0.2-AWQ'], gptq: ['TheBloke/Mistral-7B-Instruct-v0.2-GPTQ'] },
+  { id: 'meta-llama/Meta-Llama-3-8B-Instruct', arch: 'LlamaForCausalLM', layers: 32, kvHeads: 8, headDim: 128, params: 8_030_261_248, maxPos: 8192, vocab: 128256, hidden: 4096, tied: false, awq: ['casperhansen/llama-3-8b-instruct-awq', 'TechxGenus/Meta-Llama-3-8B-Instruct-AWQ'] },
+  { id: 'meta-llama/Llama-3.1-8B-Instruct', arch: 'LlamaForCausalLM', layers: 32, kvHeads: 8, headDim: 128, params: 8_030_261_248, maxPos: 131072, vocab: 128256, hidden: 4096, tied: false, awq: ['hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4'] },
+  { id: 'Qwen/Qwen2.5-14B-Instruct', arch: 'Qwen2ForCausalLM', layers: 48, kvHeads: 8, headDim: 128, params: 14_770_033_664, maxPos: 32768, vocab: 152064, hidden: 5120, tied: false, awq: ['Qwen/Qwen2.5-14B-Instruct-AWQ'], gptq: ['Qwen/Qwen2.5-14B-Instruct-GPTQ-Int4'] },
+  { id: 'Qwen/Qwen2.5-7B-Instruct', arch: 'Qwen2ForCausalLM', layers: 28, kvHeads: 4, headDim: 128, params: 7_615_616_512, maxPos: 32768, vocab: 152064, hidden: 3584, tied: false, awq: ['Qwen/Qwen2.5-7B-Instruct-AWQ'], gptq: ['Qwen/Qwen2.5-7B-Instruct-GPTQ-Int4'] },
+  { id: 'Qwen/Qwen2.5-32B-Instruct', arch: 'Qwen2ForCausalLM', layers: 64, kvHeads: 8, headDim: 128, params: 32_763_876_352, maxPos: 32768, vocab: 152064, hidden: 5120, tied: false, awq: ['Qwen/Qwen2.5-32B-Instruct-AWQ'] },
+  { id: 'mistralai/Mixtral-8x7B-Instruct-v0.1', arch: 'MixtralForCausalLM', layers: 32, kvHeads: 8, headDim: 128, params: 46_702_792_704, maxPos: 32768, vocab: 32000, hidden: 4096, tied: false, awq: ['TheBloke/Mixtral-8x7B-Instruct-v0.1-AWQ'], gptq: ['TheBloke/Mixtral-8x7B-Instruct-v0.1-GPTQ'] },
+  { id: 'mistralai/Mixtral-8x22B-Instruct-v0.1', arch: 'MixtralForCausalLM', layers: 56, kvHeads: 8, headDim: 128, params: 140_630_071_296, maxPos: 65536, vocab: 32768, hidden: 6144, tied: false },
+  { id: 'meta-llama/Llama-3.1-70B-Instruct', arch: 'LlamaForCausalLM', layers: 80, kvHeads: 8, headDim: 128, params: 70_553_706_496, maxPos: 131072, vocab: 128256, hidden: 8192, tied: false, awq: ['hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-INT4'] },
+  { id: 'Qwen/Qwen2.5-0.5B-Instruct', arch: 'Qwen2ForCausalLM', layers: 24, kvHeads: 2, headDim: 64, params: 494_032_768, maxPos: 32768, vocab: 151936, hidden: 896, tied: true, awq: ['Qwen/Qwen2.5-0.5B-Instruct-AWQ'] },
+  { id: 'Qwen/Qwen2.5-1.5B-Instruct', arch: 'Qwen2ForCausalLM', layers: 28, kvHeads: 2, headDim: 128, params: 1_543_714_304, maxPos: 32768, vocab: 151936, hidden: 1536, tied: true, awq: ['Qwen/Qwen2.5-1.5B-Instruct-AWQ'] },
+  { id: 'Qwen/Qwen2.5-3B-Instruct', arch: 'Qwen2ForCausalLM', layers: 36, kvHeads: 2, headDim: 128, params: 3_085_938_688, maxPos: 32768, vocab: 151936, hidden: 2048, tied: true, awq: ['Qwen/Qwen2.5-3B-Instruct-AWQ'] },
+  { id: 'meta-llama/Llama-3.2-1B-Instruct', arch: 'LlamaForCausalLM', layers: 16, kvHeads: 8, headDim: 64, params: 1_235_814_400, maxPos: 131072, vocab: 128256, hidden: 2048, tied: true },
+  { id: 'meta-llama/Llama-3.2-3B-Instruct', arch: 'LlamaForCausalLM', layers: 28, kvHeads: 8, headDim: 128, params: 3_212_749_824, maxPos: 131072, vocab: 128256, hidden: 3072, tied: true },
+  { id: 'microsoft/Phi-3-mini-4k-instruct', arch: 'Phi3ForCausalLM', layers: 32, kvHeads: 32, headDim: 96, params: 3_821_079_552, maxPos: 4096, vocab: 32064, hidden: 3072, tied: false },
 ];
+
+const GIB = 1024 ** 3;
+
+/** Weights as loaded (fp16/bf16: 2 bytes/param; 4-bit: linears at ~0.515 bytes/param, embeddings stay 16-bit). */
+function lookupModel(model: string): ModelSpec | undefined {
+  const want = model.toLowerCase();
+  for (const a of ARCHS) {
+    const kvKiB = (2 * a.layers * a.kvHeads * a.headDim * 2) / 1024;
+    const embed = a.vocab * a.hidden * (a.tied ? 1 : 2);
+    const quantGiB = ((a.params - embed) * 0.5 * 1.03 + embed * 2) / GIB;
+    if (a.id.toLowerCase() === want) return { weightsGiB: (a.params * 2) / GIB, kvKiB, maxPos: a.maxPos, arch: a.arch };
+    if (a.awq?.some((r) => r.toLowerCase() === want)) return { weightsGiB: quantGiB, kvKiB, maxPos: a.maxPos, quant: 'awq', arch: a.arch };
+    if (a.gptq?.some((r) => r.toLowerCase() === want)) return { weightsGiB: quantGiB, kvKiB, maxPos: a.maxPos, quant: 'gptq', arch: a.arch };
+  }
+  return undefined;
+}
 
 const TOTAL_GIB = 15.7; // what torch reports for a 16376 MiB card
 const ACTIVATION_GIB = 1.1; // profile peak beyond the weights (approximation)
@@ -82,7 +107,7 @@ export function planStartup(a: VllmArgs, oomFault: boolean): StartupPlan {
   // (errors, workflow history) must redact them, exactly as on a real host.
   const I = (src: string, msg: string): string => `INFO ${stamp()} ${src}] ${msg}`;
   const lines = [I('api_server.py:585', 'vLLM API server version 0.6.4.post1'), I('api_server.py:586', `args: Namespace(host=None, port=${a.port}, model='${a.model}', served_model_name=['${a.servedName}'], max_model_len=${a.maxModelLen ?? 'None'}, gpu_memory_utilization=${a.gpuMemoryUtilization}, cpu_offload_gb=${a.cpuOffloadGb}, api_key=${a.apiKey ? `'${a.apiKey}'` : 'None'})`)];
-  const spec = MODELS.find(([re]) => re.test(a.model))?.[1];
+  const spec = lookupModel(a.model);
   const fail = (...err: string[]): StartupPlan => ({ lines: [...lines, 'Traceback (most recent call last):', ...err], ok: false, usedMiB: 0, maxModelLen: 0, loadAt: lines.length });
   if (!spec) {
     return fail(`OSError: ${a.model} is not a local folder and is not a valid model identifier listed on 'https://huggingface.co/models'`, "If this is a private repository, make sure to pass a token having permission to this repo either by logging in with `huggingface-cli login` or by passing `token=<your_token>`");
