@@ -104,20 +104,7 @@ export function nodeCommands(world: World, m: Machine): Command[] {
     return ok();
   });
 
-  // community-scripts' ComfyUI CT is built with uv; its venv has no pip of its own
-  const uv = defineCommand('uv', async (args): Promise<Result> => {
-    const { flags, operands } = parseFlags(args, ['--python', '-p']);
-    if (operands[0] !== 'pip' || operands[1] !== 'install') return fail(`error: unrecognized subcommand '${operands[0] ?? ''}'\n`, 2);
-    const python = String(flags['--python'] ?? flags['-p'] ?? '');
-    if (!python) return fail('error: No virtual environment found; run `uv venv` to create an environment, or pass `--system` to install into a non-virtual environment\n', 2);
-    const pkgs = operands.slice(2);
-    await host.delay(800);
-    journal('uv pip install', pkgs.join(' '));
-    return ok('', `Using Python 3.12.3 environment at: ${python.replace(/\/bin\/python3?$/, '')}\nResolved ${pkgs.length + 7} packages in 412ms\nInstalled ${pkgs.length + 7} packages in 38ms\n${pkgs.map((p) => ` + ${p}==1.97.1`).join('\n')}\n`);
-  });
-
-  const isComfyCt = m.vmid !== null && host.guest(m.vmid)?.config.hostname === 'comfyui';
-  return [npm, claude, userdel, modinfo, nvidiaModprobe, ...(isComfyCt ? [uv] : [])];
+  return [npm, claude, userdel, modinfo, nvidiaModprobe];
 }
 
 function drop(text: string, name: string): string {

@@ -32,12 +32,12 @@ describe('activities are idempotent against the lab', () => {
     const second = await env.run(acts.ensureAdminUser, cfg);
     expect(second).toEqual({ changed: false, user: 'claude' });
     expect(lab.journal().length).toBe(journalAfterFirst);
-    const access = await env.run(acts.verifyAdminAccess, cfg);
+    const access = (await env.run(acts.verifyAdminAccess, cfg)) as { sudoExitCode: number };
     expect(access.sudoExitCode).toBe(0);
   });
 
   it('ensureRepoCloned clones at the pinned ref once', async () => {
-    const first = await env.run(acts.ensureRepoCloned, cfg);
+    const first = (await env.run(acts.ensureRepoCloned, cfg)) as { changed: boolean; commit: string };
     expect(first.changed).toBe(true);
     expect(first.commit).toMatch(/^[0-9a-f]{40}$/);
     const second = await env.run(acts.ensureRepoCloned, cfg);
