@@ -7,8 +7,14 @@ import { activityEvents, completedActivities, historyEvents, isClosed, pendingAc
 import { hostStateViolations, stateDifferences } from './host-check';
 import { runScenario, type Env, type LiveRun, type RunOutcome, type Scenario } from './session';
 
-/** `delayMs`: kill that long after the activity was seen running (to land after its first side effect). */
-export type KillTrigger = { kind: 'boundary'; k: number } | { kind: 'during'; activity: string; delayMs?: number };
+/**
+ * `afterOp`: kill only once the lab journal shows this operation (e.g. `vm.shutdown`): the activity's side
+ * effect has landed but its completion was never reported, the hardest case for a retry. `delayMs`: kill that
+ * long after the activity was seen running.
+ */
+export type KillTrigger =
+  | { kind: 'boundary'; k: number }
+  | { kind: 'during'; activity: string; delayMs?: number; afterOp?: string };
 
 export interface KillPoint {
   scenario: Scenario;
@@ -42,7 +48,10 @@ export interface CrashResult {
 }
 
 export function labelOf(p: KillPoint, ref?: Reference): string {
-  if (p.trigger.kind === 'during') return `during ${p.trigger.activity}${p.trigger.delayMs ? ` (+${p.trigger.delayMs} ms)` : ''}`;
+  if (p.trigger.kind === 'during') {
+    const t = p.trigger;
+    return `during ${t.activity}${t.afterOp ? ` after ${t.afterOp}` : ''}${t.delayMs ? ` (+${t.delayMs} ms)` : ''}`;
+  }
   const name = ref?.completed[p.trigger.k - 1];
   return `after #${p.trigger.k}${name ? ` ${name}` : ''}`;
 }
@@ -72,16 +81,17 @@ async function killWhen(run: LiveRun, trigger: KillTrigger): Promise<string | un
       if (events && isClosed(events)) return undefined;
     } else {
       const got = await pendingActivities(run.handle).catch(() => undefined);
-      if (got?.pending.some((p) => p.activity === trigger.activity && p.started)) {
+      const landed = !trigger.afterOp || run.lab.journal().some((e) => e.op === trigger.afterOp);
+      if (landed && got?.pending.some((p) => p.activity === trigger.activity && p.started)) {
         if (trigger.delayMs) await new Promise((r) => setTimeout(r, trigger.delayMs));
         const still = await pendingActivities(run.handle).catch(() => undefined);
         await run.workers[0]?.kill();
         const running = still?.pending.some((p) => p.activity === trigger.activity && p.started);
-        return `during ${trigger.activity}${trigger.delayMs ? ` +${trigger.delayMs} ms${running ? '' : ' (it had ended)'}` : ''}`;
+        return `during ${trigger.activity}${trigger.afterOp ? ` after ${trigger.afterOp}` : ''}${trigger.delayMs ? ` +${trigger.delayMs} ms` : ''}${running ? '' : ' (it had ended)'}`;
       }
       if (got && !got.running) return undefined;
     }
-    await new Promise((r) => setTimeout(r, 40));
+    await new Promise((r) => setTimeout(r, 25));
   }
   return undefined;
 }
@@ -133,7 +143,7 @@ export function judge(point: KillPoint, ref: Reference, outcome: RunOutcome, kil
 }
 
 /** Kill points of a scenario: every boundary 1..K (or the given subset) plus the mid-activity ones. */
-export function killPoints(scenario: Scenario, ref: Reference, opts: { boundaries?: number[]; during?: Array<string | { activity: string; delayMs: number }> } = {}): KillPoint[] {
+export function killPoints(scenario: Scenario, ref: Reference, opts: { boundaries?: number[]; during?: Array<string | { activity: string; delayMs?: number; afterOp?: string }> } = {}): KillPoint[] {
   const ks = opts.boundaries ?? ref.completed.map((_, i) => i + 1);
   return [
     ...ks.filter((k) => k >= 1 && k <= ref.completed.length).map((k) => ({ scenario, trigger: { kind: 'boundary', k } as KillTrigger })),
