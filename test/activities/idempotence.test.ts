@@ -45,12 +45,12 @@ describe('activities are idempotent against the lab', () => {
   });
 
   it('ensureGpuReleasedFromVm stops VM 151 and clears onboot once; returnGpuToVm gives it back', async () => {
-    const release = await env.run(acts.ensureGpuReleasedFromVm, cfg);
+    const release = (await env.run(acts.ensureGpuReleasedFromVm, cfg)) as Awaited<ReturnType<typeof acts.ensureGpuReleasedFromVm>>;
     expect(release).toEqual({ changed: true, vmid: 151, wasRunning: true, onbootBefore: true });
     expect(await env.run(acts.ensureGpuReleasedFromVm, cfg)).toEqual({ changed: false, vmid: 151, wasRunning: false, onbootBefore: false });
-    const back = await env.run(acts.returnGpuToVm, cfg, release);
+    const back = (await env.run(acts.returnGpuToVm, cfg, release)) as { changed: boolean };
     expect(back.changed).toBe(true);
     expect(lab.state().guests['151']).toMatchObject({ status: 'running', config: expect.objectContaining({ onboot: '1' }) });
-    expect((await env.run(acts.returnGpuToVm, cfg, release)).changed).toBe(false);
+    expect(((await env.run(acts.returnGpuToVm, cfg, release)) as { changed: boolean }).changed).toBe(false);
   });
 });

@@ -76,7 +76,7 @@ export async function runDeploy(opts: RunOptions = {}): Promise<RunResult> {
       const answering = answerDecisions(handle, opts.decide ?? {});
       if (opts.during) await opts.during(handle, lab);
       const p = await finalProgress(handle);
-      answering.stop();
+      await answering.stop();
       return p;
     });
     await deps.ssh.close();
@@ -84,10 +84,11 @@ export async function runDeploy(opts: RunOptions = {}): Promise<RunResult> {
   }, opts.address);
 }
 
-function answerDecisions(handle: WorkflowHandle, decide: { openwebui?: string; frontend?: string }): { stop(): void } {
+function answerDecisions(handle: WorkflowHandle, decide: { openwebui?: string; frontend?: string }): { stop(): Promise<void> } {
   let stopped = false;
   const done = new Set<string>();
-  void (async () => {
+  // The loop is awaited before the connection closes, so no call outlives it.
+  const loop = (async () => {
     while (!stopped) {
       try {
         const p = await handle.query<DeployProgress>('progress');
@@ -104,5 +105,10 @@ function answerDecisions(handle: WorkflowHandle, decide: { openwebui?: string; f
       await new Promise((r) => setTimeout(r, 100));
     }
   })();
-  return { stop: () => (stopped = true) };
+  return {
+    stop: async () => {
+      stopped = true;
+      await loop;
+    },
+  };
 }
