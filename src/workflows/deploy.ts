@@ -154,9 +154,15 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
     if (!fit.ok) throw ApplicationFailure.nonRetryable(`model ${cfg.model.id} ${fit.fit.verdict === 'unsupported' ? 'is not supported' : 'does not fit'} on this GPU:\n${fit.lines.join('\n')}`, 'ModelDoesNotFit');
     let launch: VllmLaunch = fit.launch;
 
+    // What the host was before this run. Undos are registered from it as well as from a step's result: a step
+    // retried after a worker crash finds its own work already done and reports nothing changed (`created: false`,
+    // `wasRunning: false`), which alone would leave CT 117 behind or VM 151 stopped on a later failure.
+    let before: { vllmCtExisted: boolean; vmRunning: boolean; vmOnboot: boolean } = { vllmCtExisted: true, vmRunning: false, vmOnboot: false };
+
     // 1. Connect to Proxmox host
     await step(1, 'Connect to Proxmox host', async () => {
       const facts = await call('inspectHost', `Connect to ${cfg.proxmox.host}: PVE version, GPUs, who holds ${gpu}`, [cfg]);
+      before = { vllmCtExisted: facts.vllmCtExists, vmRunning: facts.gpuHolder?.status === 'running', vmOnboot: facts.gpuHolder?.onboot === true };
       const holder = facts.gpuHolder ? `held by VM ${facts.gpuHolder.vmid} (${facts.gpuHolder.status}, onboot ${facts.gpuHolder.onboot ? 1 : 0})` : 'held by no VM';
       return `PVE ${facts.pveVersion}; ${facts.gpu.name} ${gpu} on ${facts.gpu.driver ?? 'no driver'}, ${holder}; host driver ${facts.hostDriverPackageVersion ?? facts.hostDriverVersion ?? 'not installed'}`;
     });
@@ -190,15 +196,17 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
     const ctId = owui === 'repurpose' ? owuiId : cfg.guests.vllm.id;
     await step(5, `Set up vLLM container CT ${ctId}`, async () => {
       const ct = await counted(call('ensureVllmContainer', `${owui === 'repurpose' ? 'Reconcile' : 'Create or reconcile'} CT ${ctId} for vLLM`, [cfg, ctId]));
-      if (ct.created) saga.add(`destroy CT ${ctId}`, () => undoCounted(call('destroyContainer', `Destroy CT ${ctId} created by this run`, [cfg, ctId], UNDO)));
+      const createdHere = ct.created || (ctId === cfg.guests.vllm.id && !before.vllmCtExisted);
+      if (createdHere) saga.add(`destroy CT ${ctId}`, () => undoCounted(call('destroyContainer', `Destroy CT ${ctId} created by this run`, [cfg, ctId], UNDO)));
       else if (ct.changed && ct.beforeRaw) saga.add(`restore CT ${ctId} config`, () => undoCounted(call('restoreContainerConfig', `Restore CT ${ctId} config`, [cfg, ctId, ct.beforeRaw as string], UNDO)));
 
       const release = await counted(call('ensureGpuReleasedFromVm', `Release GPU ${gpu} from VM ${vmId} (stop, onboot 0)`, [cfg]));
-      if (release.changed) saga.add(`give GPU ${gpu} back to VM ${vmId}`, () => undoCounted(call('returnGpuToVm', `Give GPU ${gpu} back to VM ${vmId} and start it`, [cfg, release], UNDO)));
+      const giveBack = { ...release, wasRunning: release.wasRunning || before.vmRunning, onbootBefore: release.onbootBefore || before.vmOnboot };
+      if (giveBack.wasRunning || giveBack.onbootBefore) saga.add(`give GPU ${gpu} back to VM ${vmId}`, () => undoCounted(call('returnGpuToVm', `Give GPU ${gpu} back to VM ${vmId} and start it`, [cfg, giveBack], UNDO)));
       const driver = await counted(call('ensureHostGpuDriver', `Bind GPU ${gpu} to the nvidia driver on the host; blacklist nouveau`, [cfg]));
 
       const pt = await counted(call('ensureGpuPassthrough', `Pass GPU devices (majors ${driver.majors.nvidia}/${driver.majors.nvidiaUvm}) into CT ${ctId}`, [cfg, ctId, driver.majors]));
-      if (pt.changed && !ct.created) saga.add(`restore CT ${ctId} passthrough`, () => undoCounted(call('restoreContainerConfig', `Restore CT ${ctId} config without GPU`, [cfg, ctId, pt.beforeRaw], UNDO)));
+      if (pt.changed && !createdHere) saga.add(`restore CT ${ctId} passthrough`, () => undoCounted(call('restoreContainerConfig', `Restore CT ${ctId} config without GPU`, [cfg, ctId, pt.beforeRaw], UNDO)));
       await counted(call('ensureContainerRunning', `Start CT ${ctId}`, [cfg, ctId]));
       await counted(call('ensureNvidiaUserspace', `Install NVIDIA userspace ${driver.driverVersion} in CT ${ctId}`, [cfg, ctId, driver.driverVersion]));
       const seen = await call('verifyGpuInContainer', `Checkpoint 3: nvidia-smi in CT ${ctId}`, [cfg, ctId]);
