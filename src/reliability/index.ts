@@ -98,7 +98,7 @@ async function crashMatrix(env: Env, o: Options, sum: Summary): Promise<CrashRes
   const points = [
     ...killPoints(MAIN, main, { boundaries: o.boundaries ?? (o.quick ? quickBoundaries(main.completed.length) : undefined) }),
     ...killPoints(SLOW, refs.get(SLOW.name) as Reference, { boundaries: [], during: o.quick ? SLOW_KILLS.slice(1, 3) : SLOW_KILLS }),
-    ...killPoints(OOM, refs.get(OOM.name) as Reference, { boundaries: [], during: o.quick ? OOM_KILLS.slice(1, 2) : OOM_KILLS }),
+    ...killPoints(OOM, refs.get(OOM.name) as Reference, { boundaries: [], during: o.quick ? OOM_KILLS.slice(0, 2) : OOM_KILLS }),
   ];
   for (const p of points) {
     const ref = refs.get(p.scenario.name) as Reference;
