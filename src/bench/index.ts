@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { startBenchContext } from './context';
 import { BENCH_ITEMS, type BenchOptions } from './items';
+import { labStartRetries } from './lab-deploy';
 import { mergeSections, renderTable, summaryParagraph } from './report';
 import { machineFacts, type BenchResults } from './stats';
 
@@ -83,6 +84,7 @@ async function main(): Promise<number> {
     await ctx.close();
   }
   results.loadAverageAtEnd = machineFacts().loadAverage1m;
+  if (labStartRetries > 0) results.notes.push(`${labStartRetries} lab start-up(s) failed (lab key generation) and were tried again; no deploy was affected.`);
   if (results.machine.loadAverage1m > 1 || results.loadAverageAtEnd > 1) {
     results.notes.push(`The machine was busy with other work (load average ${results.machine.loadAverage1m} at start, ${results.loadAverageAtEnd} at end, on ${results.machine.cores} cores): timings are pessimistic.`);
   }

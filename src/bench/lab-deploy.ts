@@ -22,8 +22,27 @@ export interface BenchLab {
   stop(): Promise<void>;
 }
 
+/** Lab start-ups that failed and were tried again (see startLabRetrying). */
+export let labStartRetries = 0;
+
+/**
+ * About 1 in 250 ed25519 keys that ssh2 generates is one its own parser then rejects ("Malformed OpenSSH private
+ * key"), and the lab makes fresh keys each start: a lab that fails to start is the bench's set-up, not the
+ * orchestrator's cost, so it is tried again (and counted).
+ */
+async function startLabRetrying(timeScale: number, faults: Array<'ssh-drop'>): Promise<Lab> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startLab({ timeScale, faults });
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      labStartRetries++;
+    }
+  }
+}
+
 export async function startBenchLab(timeScale: number, faults: Array<'ssh-drop'> = []): Promise<BenchLab> {
-  const lab = await startLab({ timeScale, faults });
+  const lab = await startLabRetrying(timeScale, faults);
   const dir = mkdtempSync(join(tmpdir(), 'pve-vllm-bench-lab-'));
   try {
     const path = join(dir, 'lab.yaml');
