@@ -24,8 +24,12 @@ export function fingerprintOf(publicKeyLine: string): string {
 }
 
 export function generateEd25519(comment: string): { privatePem: string; publicLine: string } {
-  const kp = utils.generateKeyPairSync('ed25519', { comment });
-  return { privatePem: kp.private, publicLine: kp.public.trim() };
+  // ssh2's generator now and then emits a key its own parser rejects ("Malformed OpenSSH private key", seen
+  // in about 1 of 10 lab starts): keep only keys that parse back.
+  for (let i = 0; ; i++) {
+    const kp = utils.generateKeyPairSync('ed25519', { comment });
+    if (!(utils.parseKey(kp.private) instanceof Error) || i >= 20) return { privatePem: kp.private, publicLine: kp.public.trim() };
+  }
 }
 
 /** Public key line of an OpenSSH private key. */
