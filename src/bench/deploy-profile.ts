@@ -110,7 +110,7 @@ export async function benchDeployProfile(ctx: BenchContext, opts: DeployProfileO
   const dropped: OneDeploy[] = [];
   for (let i = 0; i < opts.runs; i++) dropped.push(await oneDeploy(ctx, opts.timeScale, ['ssh-drop']));
   out.figures['reuse: handshakes per deploy with one SSH drop'] = summarize(dropped.map((r) => r.labHandshakes), 'handshakes', 'one more than without the drop: reconnected');
-  out.figures['reuse: failures of deploys with one SSH drop'] = summarize([dropped.filter((r) => r.status !== 'completed').length], 'failures');
+  out.figures['reuse: failures of deploys with one SSH drop'] = summarize([dropped.filter((r) => r.status !== 'completed').length], 'failures', `count over ${dropped.length} deploys`);
   out.targets.push(checkTarget({ figure: 'deploy: failures', op: '<=', limit: 0, unit: 'failures' }, out.figures['deploy: failures']));
   out.targets.push(checkTarget({ figure: 'reuse: failures of deploys with one SSH drop', op: '<=', limit: 0, unit: 'failures' }, out.figures['reuse: failures of deploys with one SSH drop']));
   return out;
