@@ -43,7 +43,10 @@ export interface CrashResult {
   missing: number;
   stateDiffs: string[];
   hostLost: string[];
+  /** time from the new worker's start to the run's next progress; undefined when it had already ended */
   recoveryMs?: number;
+  /** the run had closed before the new worker started (a kill after the last step): nothing to recover */
+  closedBeforeRestart: boolean;
   notes: string[];
 }
 
@@ -100,21 +103,31 @@ async function killWhen(run: LiveRun, trigger: KillTrigger): Promise<string | un
 export async function crashRun(env: Env, point: KillPoint, ref: Reference): Promise<CrashResult> {
   let killedAt: string | undefined;
   let recoveryMs: number | undefined;
+  let closedBeforeRestart = false;
   const outcome = await runScenario(env, point.scenario, async (run) => {
     killedAt = await killWhen(run, point.trigger);
     if (!killedAt) return;
+    closedBeforeRestart = isClosed(await historyEvents(run.handle));
     const next = run.spawnWorker();
+    if (closedBeforeRestart) return;
     const progressAt = await waitForProgress(run.handle, next.startedAt, 120_000);
     if (progressAt !== undefined) recoveryMs = progressAt - next.startedAt;
   });
   try {
-    return judge(point, ref, outcome, killedAt, recoveryMs);
+    return judge(point, ref, outcome, killedAt, recoveryMs, closedBeforeRestart);
   } finally {
     await outcome.lab.stop();
   }
 }
 
-export function judge(point: KillPoint, ref: Reference, outcome: RunOutcome, killedAt: string | undefined, recoveryMs: number | undefined): CrashResult {
+export function judge(
+  point: KillPoint,
+  ref: Reference,
+  outcome: RunOutcome,
+  killedAt: string | undefined,
+  recoveryMs: number | undefined,
+  closedBeforeRestart = false,
+): CrashResult {
   const cmp = compareJournals(ref.journal, outcome.lab.journal());
   const notes = [
     ...cmp.duplicated.map((e) => `duplicated (${e.kind === 'sameKey' ? 'same op again' : 'op the reference never does'}): ${describeEntry(e)}`),
@@ -125,6 +138,7 @@ export function judge(point: KillPoint, ref: Reference, outcome: RunOutcome, kil
   for (const d of stateDiffs) notes.push(`final state differs from the reference: ${d}`);
   const undone = outcome.progress.status === 'compensated' || outcome.progress.status === 'cancelled';
   const hostLost = undone ? hostStateViolations(outcome.before, after) : [];
+  if (killedAt && !closedBeforeRestart && recoveryMs === undefined) notes.push('no progress seen after the new worker started');
   if (!outcome.ok) notes.push(`ended ${outcome.progress.status}, expected ${outcome.scenario.expect}: ${outcome.progress.error ?? ''}`);
   return {
     label: labelOf(point, ref),
@@ -138,6 +152,7 @@ export function judge(point: KillPoint, ref: Reference, outcome: RunOutcome, kil
     stateDiffs,
     hostLost,
     recoveryMs,
+    closedBeforeRestart,
     notes,
   };
 }

@@ -51,7 +51,7 @@ export function crashTable(results: CrashResult[]): string {
       r.duplicated,
       r.missing,
       r.hostLost.length,
-      r.recoveryMs === undefined ? '—' : `${(r.recoveryMs / 1000).toFixed(1)} s`,
+      r.recoveryMs !== undefined ? `${(r.recoveryMs / 1000).toFixed(1)} s` : r.closedBeforeRestart ? 'had ended' : '—',
     ]),
   );
 }
