@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { findTemporalCli } from '../temporal/cli-binary';
 import { startLab, type Lab } from '../lab';
 import { scanText, secretsOfConfig, textsOf, uniqueSecrets, type Finding, type Secret } from './secret-scan';
 import { runScenario, type Env, type RunOutcome, type Scenario } from './session';
@@ -45,8 +46,12 @@ export function cliScript(): string {
 
 /** Runs the CLI in a child process; returns its exit code and everything it printed. */
 export function runCli(args: string[], timeoutMs = 10 * 60_000): Promise<{ code: number | null; output: string }> {
+  return runProgram(process.execPath, [cliScript(), ...args], timeoutMs);
+}
+
+function runProgram(file: string, args: string[], timeoutMs = 10 * 60_000): Promise<{ code: number | null; output: string }> {
   return new Promise((res) => {
-    const child = spawn(process.execPath, [cliScript(), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TEMPORAL_ADDRESS: '' } });
+    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TEMPORAL_ADDRESS: '' } });
     const chunks: string[] = [];
     child.stdout.on('data', (b: Buffer) => chunks.push(b.toString('utf8')));
     child.stderr.on('data', (b: Buffer) => chunks.push(b.toString('utf8')));
@@ -69,13 +74,30 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The history as a user would export it: `temporal workflow show --output json` (payloads base64 inside),
+ * else the SDK's historyToJSON (which fails under jest's module registry: "type must be a Type").
+ */
+async function historyExport(address: string, workflowId: string, history: unknown): Promise<[string, string]> {
+  const cli = findTemporalCli();
+  if (cli.path) {
+    const r = await runProgram(cli.path, ['workflow', 'show', '--address', address, '--namespace', 'default', '-w', workflowId, '--output', 'json']);
+    if (r.code === 0) return [`history ${workflowId} (temporal workflow show --output json)`, r.output];
+  }
+  try {
+    return [`history ${workflowId} (historyToJSON)`, historyToJSON(history as Parameters<typeof historyToJSON>[0])];
+  } catch (err) {
+    return [`history ${workflowId} (JSON export failed: ${(err as Error).message})`, ''];
+  }
+}
+
 /** Scans everything one harness run left behind; the lab is still up. */
 export async function scanOutcome(env: Env, o: RunOutcome): Promise<{ findings: Finding[]; places: string[]; gaps: string[] }> {
   const secrets = uniqueSecrets([...labSecrets(o.lab), ...secretsOfConfig(o.configPath)]);
   const places: Array<[string, string]> = [];
   const history = await o.handle.fetchHistory();
   places.push([`history ${o.workflowId} (payloads decoded)`, textsOf(history).join('\n')]);
-  places.push([`history ${o.workflowId} (temporal JSON)`, historyToJSON(history)]);
+  places.push(await historyExport(env.address, o.workflowId, history));
   places.push([`worker logs ${o.scenario.name}`, o.workerLogs]);
   places.push([`lab journal ${o.scenario.name}`, o.lab.journal().map((e) => `${e.op} ${e.detail}`).join('\n')]);
   const gaps: string[] = [];
