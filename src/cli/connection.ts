@@ -47,11 +47,15 @@ export function connectionOptions(f: TemporalFlags): ConnectionOptions {
 }
 
 /** Where the Web UI shows a workflow. The dev server's UI is on its port + 1000. */
-export function workflowUiUrl(f: Pick<TemporalFlags, 'address' | 'namespace' | 'uiUrl'>, workflowId: string): string {
+export function workflowUiUrl(f: Pick<TemporalFlags, 'address' | 'namespace' | 'uiUrl'>, workflowId: string, runId?: string): string {
   let base = f.uiUrl;
   if (!base) {
     const m = /^(.*):(\d+)$/.exec(f.address);
     base = m ? `http://${m[1]}:${Number(m[2]) + 1000}` : 'http://localhost:8233';
   }
-  return `${base.replace(/\/$/, '')}/namespaces/${encodeURIComponent(f.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+  // The UI (2.x) needs the run id to open a workflow; without one, link to the list filtered to this id.
+  const ns = `${base.replace(/\/$/, '')}/namespaces/${encodeURIComponent(f.namespace)}`;
+  return runId
+    ? `${ns}/workflows/${encodeURIComponent(workflowId)}/${encodeURIComponent(runId)}/history`
+    : `${ns}/workflows?query=${encodeURIComponent(`WorkflowId="${workflowId}"`)}`;
 }

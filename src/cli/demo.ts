@@ -67,10 +67,10 @@ export async function demoCommand(f: DemoFlags, io: Io): Promise<number> {
   const running = worker.run();
   const client = new Client({ connection: server.env.connection, namespace: 'default' });
   const workflowId = newWorkflowId(prepared.config);
-  const uiUrl = workflowUiUrl(flags, workflowId);
   let code = 1;
   try {
     const handle = await startDeploy(client, flags, prepared.config, workflowId);
+    const uiUrl = workflowUiUrl(flags, workflowId, handle.firstExecutionRunId);
     log(`deploy ${workflowId}\nTemporal UI: ${uiUrl}`);
     const answered = new Set<string>();
     const answer = async (p: DeployProgress) => {

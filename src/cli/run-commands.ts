@@ -8,6 +8,15 @@ import { connectionOptions, TemporalFlags, workflowUiUrl } from './connection';
 import { EXIT_BAD_INPUT, EXIT_OK, EXIT_FAILED } from './exit';
 import { exitCodeOf, finalProgress, renderProgress, renderReport, toReport, watch, FinalReport } from './report';
 
+/** The run's Temporal UI link (the UI needs the run id). */
+export async function uiUrlOf(f: TemporalFlags, handle: { workflowId: string; describe(): Promise<{ runId: string }> }): Promise<string> {
+  try {
+    return workflowUiUrl(f, handle.workflowId, (await handle.describe()).runId);
+  } catch {
+    return workflowUiUrl(f, handle.workflowId);
+  }
+}
+
 export interface Io {
   out: NodeJS.WriteStream;
   err: NodeJS.WritableStream;
@@ -64,7 +73,7 @@ export async function deployCommand(f: DeployFlags, io: Io): Promise<number> {
   const client = await temporalClient(f);
   const workflowId = f.workflowId ?? newWorkflowId(prepared.config);
   const handle = await startDeploy(client, f, prepared.config, workflowId);
-  const uiUrl = workflowUiUrl(f, workflowId);
+  const uiUrl = workflowUiUrl(f, workflowId, handle.firstExecutionRunId);
   if (!f.json) io.out.write(`started ${workflowId}\nTemporal UI: ${uiUrl}\n`);
   if (!f.watch && !f.json) {
     io.out.write(`follow it with: pve-vllm status ${workflowId}\n(a pve-vllm worker must be running on task queue ${f.taskQueue})\n`);
@@ -85,7 +94,7 @@ export async function statusCommand(id: string, f: TemporalFlags & { json?: bool
   const handle = client.workflow.getHandle(id);
   const p = await queryOrExplain(handle.query<DeployProgress>('progress'), id, io);
   if (typeof p === 'number') return p;
-  const uiUrl = workflowUiUrl(f, id);
+  const uiUrl = await uiUrlOf(f, handle);
   if (f.json) io.out.write(`${JSON.stringify({ workflowId: id, uiUrl, ...p }, null, 2)}\n`);
   else io.out.write(`${id}\n${renderProgress(p).join('\n')}\nTemporal UI: ${uiUrl}\n`);
   return EXIT_OK;
@@ -103,7 +112,7 @@ export async function decideCommand(id: string, decision: string, choice: string
     const rec = await handle.executeUpdate<DecisionRecord, [{ choice: string; by: string }]>(name, {
       args: [{ choice, by: f.by ?? process.env.USER ?? 'cli' }],
     });
-    io.out.write(`${id}: ${rec.decision}=${rec.choice} recorded (by ${rec.by} at ${rec.at})\nTemporal UI: ${workflowUiUrl(f, id)}\n`);
+    io.out.write(`${id}: ${rec.decision}=${rec.choice} recorded (by ${rec.by} at ${rec.at})\nTemporal UI: ${await uiUrlOf(f, handle)}\n`);
     return EXIT_OK;
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) {
@@ -132,7 +141,7 @@ export async function cancelCommand(id: string, f: TemporalFlags & { json?: bool
   }
   if (!f.json) io.out.write(`cancellation requested for ${id}; its changes are being undone\n`);
   if (f.wait === false) return EXIT_OK;
-  const report = toReport(id, await finalProgress(handle), workflowUiUrl(f, id));
+  const report = toReport(id, await finalProgress(handle), await uiUrlOf(f, handle));
   printReport(report, f.json === true, io);
   return report.status === 'cancelled' || report.status === 'completed' ? EXIT_OK : EXIT_FAILED;
 }
@@ -156,7 +165,7 @@ export async function historyCommand(id: string, f: TemporalFlags & { json?: boo
   io.out.write(`${id} (${p.status})\n`);
   for (const e of events) io.out.write(`  +${((Date.parse(e.at) - t0) / 1000).toFixed(1).padStart(6)} s  ${e.line}\n`);
   for (const c of p.compensations.filter((x) => x.outcome !== 'skipped')) io.out.write(`  undo ${c.outcome}: ${c.name}${c.detail ? ` (${c.detail})` : ''}\n`);
-  io.out.write(`Temporal UI: ${workflowUiUrl(f, id)}\n`);
+  io.out.write(`Temporal UI: ${await uiUrlOf(f, handle)}\n`);
   return EXIT_OK;
 }
 

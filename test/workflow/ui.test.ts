@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { startDevServer, DevServer } from '../../src/temporal/dev-server';
-import { runDeploy } from '../harness/deploy-run';
+import { runDeploy, withClient } from '../harness/deploy-run';
 
 jest.setTimeout(240_000);
 
@@ -36,7 +36,8 @@ describe('Temporal Web UI', () => {
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
     try {
       const page = await browser.newPage({ viewport: { width: 1500, height: 2400 } });
-      await page.goto(`${server.uiUrl}/namespaces/default/workflows/${workflowId}/history`, { waitUntil: 'networkidle' });
+      const runId = await withClient((c) => c.workflow.getHandle(workflowId).describe().then((d) => d.runId), server.address);
+      await page.goto(`${server.uiUrl}/namespaces/default/workflows/${workflowId}/${runId}/history`, { waitUntil: 'networkidle' });
       await page.getByText(workflowId).first().waitFor({ timeout: 30_000 });
       await page.getByText('Release GPU 0000:01:00.0 from VM 151').first().waitFor({ timeout: 30_000 });
       const text = await page.locator('body').innerText();
