@@ -5,7 +5,6 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { startDevServer, DevServer } from '../../src/temporal/dev-server';
 
 declare global {
-  // eslint-disable-next-line no-var
   var __PVE_VLLM_DEV_SERVER__: DevServer | undefined;
 }
 

@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- these tests edit arbitrary YAML trees to break them */
 // The CLI contract: help works, bad flags and bad configs exit 2 with a clear message, and start nothing.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
