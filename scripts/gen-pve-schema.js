@@ -62,7 +62,7 @@ function strip(node) {
 }
 
 function main() {
-  const input = process.argv[2] || '/work/shared/reference/pve-api-schema.json';
+  const input = process.argv[2] || require('node:path').join(__dirname, '..', '..', 'shared', 'reference', 'pve-api-schema.json');
   const output = process.argv[3] || path.join(__dirname, '..', 'src', 'lab', 'pve-api', 'schema-subset.json');
   const tree = JSON.parse(fs.readFileSync(input, 'utf8'));
   const byPath = new Map();
