@@ -9,8 +9,16 @@ export class HttpPort {
   private sockets = new Set<import('node:net').Socket>();
   constructor(readonly port: number, private readonly handler: Handler) {}
 
-  /** Reserve a free loopback port (listen on 0, close). */
+  /**
+   * Reserve a free loopback port for a service that listens only later (a vLLM port opens once its container
+   * has started). It is taken below Linux's ephemeral range (32768+), so outgoing connections made meanwhile
+   * cannot land on it; only another listener could.
+   */
   static async freePort(): Promise<number> {
+    for (let i = 0; i < 50; i++) {
+      const port = 20000 + Math.floor(Math.random() * 12000);
+      if (await HttpPort.canListen(port)) return port;
+    }
     const s = createServer();
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
     const port = (s.address() as AddressInfo).port;
@@ -18,19 +26,19 @@ export class HttpPort {
     return port;
   }
 
+  private static async canListen(port: number): Promise<boolean> {
+    const s = createServer();
+    const ok = await new Promise<boolean>((r) => {
+      s.once('error', () => r(false));
+      s.listen(port, '127.0.0.1', () => r(true));
+    });
+    if (ok) await new Promise<void>((r) => s.close(() => r()));
+    return ok;
+  }
+
   /** The preferred port if it is free on 127.0.0.1, else a free one. */
   static async portOrFree(preferred?: number): Promise<number> {
-    if (preferred) {
-      const s = createServer();
-      const ok = await new Promise<boolean>((r) => {
-        s.once('error', () => r(false));
-        s.listen(preferred, '127.0.0.1', () => r(true));
-      });
-      if (ok) {
-        await new Promise<void>((r) => s.close(() => r()));
-        return preferred;
-      }
-    }
+    if (preferred && (await HttpPort.canListen(preferred))) return preferred;
     return HttpPort.freePort();
   }
 
