@@ -63,6 +63,14 @@ async function main(): Promise<number> {
   const selected = BENCH_ITEMS.filter((item) => !opts.only || opts.only.includes(item.name));
   if (selected.length === 0) throw new Error(`--only names none of: ${BENCH_ITEMS.map((i) => i.name).join(', ')}`);
   let crashed = 0;
+  // A lab server that fails to listen (a port taken between probe and listen) throws outside any await: keep the
+  // figures measured so far rather than lose the whole run with the process.
+  process.once('uncaughtException', (err) => {
+    log(`bench: uncaught ${err.stack ?? err.message}`);
+    results.notes.push(`The run was cut short by an uncaught error (${err.message.split('\n')[0]}); figures after it are missing.`);
+    finish(results, opts.out);
+    process.exit(1);
+  });
   const ctx = await startBenchContext(log);
   log(`dev server ${ctx.address} (${ctx.server.cli.source})`);
   try {
@@ -83,15 +91,19 @@ async function main(): Promise<number> {
   } finally {
     await ctx.close();
   }
+  finish(results, opts.out);
+  return crashed > 0 ? 1 : 0;
+}
+
+function finish(results: BenchResults, path: string): void {
   results.loadAverageAtEnd = machineFacts().loadAverage1m;
   if (labStartRetries > 0) results.notes.push(`${labStartRetries} lab start-up(s) failed (lab key generation) and were tried again; no deploy was affected.`);
   if (results.machine.loadAverage1m > 1 || results.loadAverageAtEnd > 1) {
     results.notes.push(`The machine was busy with other work (load average ${results.machine.loadAverage1m} at start, ${results.loadAverageAtEnd} at end, on ${results.machine.cores} cores): timings are pessimistic.`);
   }
-  const out = resolve(opts.out);
+  const out = resolve(path);
   writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
   process.stdout.write(`${renderTable(results)}\n\n${summaryParagraph(results)}\n\nwritten: ${out}\n`);
-  return crashed > 0 ? 1 : 0;
 }
 
 main().then(
