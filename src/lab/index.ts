@@ -43,6 +43,8 @@ export interface Lab {
   state(): LabState;
   journal(): JournalEntry[];
   handshakes(): number;
+  /** every SSH exec command line the lab received, verbatim (stdin is not kept) */
+  commands(): Array<{ seq: number; at: string; user: string; command: string }>;
   armFault(name: FaultName): void;
   stop(): Promise<void>;
 }
@@ -121,6 +123,7 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
     state: () => structuredClone(state),
     journal: () => structuredClone(state.journal),
     handshakes: () => ssh.handshakes(),
+    commands: () => ssh.commands(),
     armFault: (name) => {
       if (!FAULT_NAMES.includes(name)) throw new Error(`unknown lab fault '${String(name)}'`);
       host.armFault(name);

@@ -14,6 +14,8 @@ export interface SshServerHandle {
   port: number;
   hostKeyFingerprint: string;
   handshakes(): number;
+  /** every exec command line received, verbatim (never its stdin), for tests that audit what was sent */
+  commands(): Array<{ seq: number; at: string; user: string; command: string }>;
   stop(): Promise<void>;
 }
 
@@ -61,6 +63,7 @@ async function authorizedKeys(world: World, user: string): Promise<string[] | nu
 export async function startSshServer(world: World, hostKeyPem: string): Promise<SshServerHandle> {
   let handshakes = 0;
   let connSeq = 0;
+  const commands: Array<{ seq: number; at: string; user: string; command: string }> = [];
   const clients = new Set<Connection>();
   const server = new Server({ hostKeys: [hostKeyPem], ident: 'OpenSSH_9.2p1 Debian-2+deb12u5' }, (client) => {
     clients.add(client);
@@ -96,6 +99,7 @@ export async function startSshServer(world: World, hostKeyPem: string): Promise<
         session.on('shell', (_accept, reject) => reject());
         session.on('exec', (accept, _reject, info) => {
           const ch = accept();
+          commands.push({ seq: commands.length + 1, at: new Date().toISOString(), user, command: info.command });
           // Unique per exec (not per connection) so live output of concurrent channels never crosses.
           const clientPort = 40000 + (connSeq++ % 20000);
           void runExec(world, client, ch, user, info.command, { ...env, SSH_CONNECTION: `127.0.0.1 ${clientPort} 127.0.0.1 22` });
@@ -111,6 +115,7 @@ export async function startSshServer(world: World, hostKeyPem: string): Promise<
     port,
     hostKeyFingerprint: fingerprintOf(publicLineOf(hostKeyPem)),
     handshakes: () => handshakes,
+    commands: () => commands.map((c) => ({ ...c })),
     stop: () => new Promise<void>((resolve) => {
       for (const c of clients) c.end();
       server.close(() => resolve());
