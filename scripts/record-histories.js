@@ -7,7 +7,7 @@ const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { Client } = require('@temporalio/client');
 const { NativeConnection, Worker } = require('@temporalio/worker');
-const { historyToJSON } = require('@temporalio/common/lib/proto-utils');
+const { spawnSync } = require('node:child_process');
 const { startDevServer } = require('../lib/temporal/dev-server');
 const { bundleWorkflows } = require('../lib/worker');
 const { createActivities } = require('../lib/activities');
@@ -60,8 +60,11 @@ async function main() {
           await new Promise((r) => setTimeout(r, 100));
         }
         await handle.result().catch(() => undefined);
-        const history = await handle.fetchHistory();
-        writeFileSync(join(out, `${sc.name}.json`), `${JSON.stringify(JSON.parse(historyToJSON(history)), null, 1)}\n`);
+        // Temporal's own JSON export (historyToJSON trips over two protobufjs copies in one process)
+        const show = spawnSync(server.cli.path, ['workflow', 'show', '--workflow-id', workflowId, '--address', server.address, '--output', 'json'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+        if (show.status !== 0) throw new Error(`temporal workflow show failed: ${show.stderr}`);
+        const history = JSON.parse(show.stdout);
+        writeFileSync(join(out, `${sc.name}.json`), `${JSON.stringify(history, null, 1)}\n`);
         process.stderr.write(`recorded ${sc.name}: ${history.events.length} events\n`);
       });
       await deps.ssh.close();

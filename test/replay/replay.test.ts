@@ -18,3 +18,12 @@ describe('replay of saved deploy histories', () => {
     await Worker.runReplayHistory({ workflowBundle: { codePath: workflowBundlePath() } }, history, file.replace(/\.json$/, ''));
   });
 });
+
+describe('the replay check can fail', () => {
+  it('flags a history whose activity no longer matches the workflow code', async () => {
+    const history = JSON.parse(readFileSync(join(dir, files[0] as string), 'utf8'));
+    const scheduled = history.events.find((e: Record<string, unknown>) => e.activityTaskScheduledEventAttributes);
+    scheduled.activityTaskScheduledEventAttributes.activityType.name = 'renamedActivity';
+    await expect(Worker.runReplayHistory({ workflowBundle: { codePath: workflowBundlePath() } }, history, 'tampered')).rejects.toThrow(/[Nn]ondeterminis|determinism/);
+  });
+});
