@@ -96,6 +96,8 @@ export class SshConnection {
             return false;
           },
         });
+        // Commands are small request/response exchanges: without TCP_NODELAY, Nagle + delayed ACK add ~40 ms each.
+        this.client.setNoDelay(true);
       } catch (err) {
         // ssh2 throws synchronously for an unparsable private key; its message never contains the key.
         this.closed = true;

@@ -17,7 +17,11 @@ export class HttpPort {
   static async freePort(): Promise<number> {
     for (let i = 0; i < 50; i++) {
       const port = 20000 + Math.floor(Math.random() * 12000);
-      if (await HttpPort.canListen(port)) return port;
+      // reserved: other labs in this process hold ports they do not listen on yet
+      if (!HttpPort.reserved.has(port) && (await HttpPort.canListen(port))) {
+        HttpPort.reserved.add(port);
+        return port;
+      }
     }
     const s = createServer();
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
@@ -38,8 +42,18 @@ export class HttpPort {
 
   /** The preferred port if it is free on 127.0.0.1, else a free one. */
   static async portOrFree(preferred?: number): Promise<number> {
-    if (preferred && (await HttpPort.canListen(preferred))) return preferred;
+    if (preferred && !HttpPort.reserved.has(preferred) && (await HttpPort.canListen(preferred))) {
+      HttpPort.reserved.add(preferred);
+      return preferred;
+    }
     return HttpPort.freePort();
+  }
+
+  private static readonly reserved = new Set<number>();
+
+  /** Give the port back when its lab stops. */
+  release(): void {
+    HttpPort.reserved.delete(this.port);
   }
 
   get open(): boolean {

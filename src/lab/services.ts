@@ -49,6 +49,7 @@ export class LabServices implements ServiceHooks {
   async stop(): Promise<void> {
     this.generation++;
     await Promise.all([this.vllmPort.down(), this.openwebuiPort.down(), this.comfyuiPort.down()]);
+    for (const port of [this.vllmPort, this.openwebuiPort, this.comfyuiPort]) port.release();
   }
 
   private host = (): World['host'] => this.world.host;

@@ -17,6 +17,24 @@ function stderrWrapper(binary: string): string {
   return path;
 }
 
+/**
+ * Server settings that decide a step's cost. The history service reads its transfer and timer queues at most
+ * 20 times a second by default; a deploy is a chain of short steps, each needing a transfer task (dispatch the
+ * activity, then the next workflow task), so after a burst of ~20 every step waited ~42 ms twice for the poll
+ * limiter — measured: 87 ms per no-op activity, 17 ms with the limit raised. Eager activity dispatch hands an
+ * activity straight back to the worker that scheduled it (~3 ms more off a step). docker-compose.temporal.yml
+ * sets the same values in deploy/temporal/dynamicconfig/pve-vllm.yaml.
+ */
+export const DYNAMIC_CONFIG: Record<string, string> = {
+  'history.transferProcessorMaxPollRPS': '1000',
+  'history.timerProcessorMaxPollRPS': '1000',
+  'system.enableActivityEagerExecution': 'true',
+};
+
+export function dynamicConfigArgs(): string[] {
+  return Object.entries(DYNAMIC_CONFIG).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${value}`]);
+}
+
 export interface DevServer {
   env: TestWorkflowEnvironment;
   address: string;
@@ -48,7 +66,7 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
       dbFilename: opts.dbFilename,
       ui,
       uiPort: ui ? opts.uiPort : undefined,
-      extraArgs: ui ? ['--ui-ip', '127.0.0.1'] : [],
+      extraArgs: [...dynamicConfigArgs(), ...(ui ? ['--ui-ip', '127.0.0.1'] : [])],
     },
   });
   return {

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { DYNAMIC_CONFIG } from '../../src/temporal/dev-server';
 
 interface Service {
   image: string;
@@ -72,5 +73,12 @@ describe('docker-compose.temporal.yml', () => {
     const used = [...ns.matchAll(/\$\$(\w+)/g)].map((m) => m[1]);
     expect(used.length).toBeGreaterThan(0);
     for (const v of used) expect({ v, defined: defined.has(v as string) }).toEqual({ v, defined: true });
+  });
+
+  it('gives the production server the step-latency settings the dev server gets', () => {
+    const dyn = parse(readFileSync(join(__dirname, '..', '..', 'deploy', 'temporal', 'dynamicconfig', 'pve-vllm.yaml'), 'utf8')) as Record<string, Array<{ value: unknown }>>;
+    for (const [key, value] of Object.entries(DYNAMIC_CONFIG)) {
+      expect({ key, value: String(dyn[key]?.[0]?.value) }).toEqual({ key, value });
+    }
   });
 });
