@@ -179,10 +179,11 @@ export interface DeployActivities {
   stopVllmService(cfg: DeployConfig, vmid: number): Promise<UndoResult>;
   verifyVllmServing(cfg: DeployConfig, vmid: number, launch: VllmLaunch): Promise<ServingEvidence>;
   // 6. Frontends
+  readGuestConfig(cfg: DeployConfig, vmid: number): Promise<string>;
   ensureComfyuiOnVllm(cfg: DeployConfig, servedModelName: string): Promise<FrontendResult>;
   ensureOpenwebuiOnVllm(cfg: DeployConfig, servedModelName: string): Promise<FrontendResult>;
   restoreFrontend(cfg: DeployConfig, result: FrontendResult): Promise<UndoResult>;
-  verifyFrontendReachesVllm(cfg: DeployConfig, frontend: 'openwebui' | 'comfyui'): Promise<ReachEvidence>;
+  verifyFrontendReachesVllm(cfg: DeployConfig, frontend: 'openwebui' | 'comfyui', servedModelName: string): Promise<ReachEvidence>;
   // 7. Integration test
   verifyChatThroughFrontend(cfg: DeployConfig, frontend: 'openwebui' | 'comfyui', servedModelName: string): Promise<ChatEvidence>;
   // Scrap (irreversible, after checkpoint 6)

@@ -31,21 +31,22 @@ export function openwebuiKey(host: Host, cfg: DeployConfig): string {
   return host.secret(ref);
 }
 
+/** A call to OpenWebUI's API with the admin key: 401/403 are permanent (a wrong key does not heal by retrying). */
+export async function owuiApi(deps: ActivityDeps, host: Host, cfg: DeployConfig, path: string, body?: unknown): Promise<Record<string, unknown>> {
+  const res = await deps.fetch(`${frontendUrl(cfg, 'openwebui')}${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: { Authorization: `Bearer ${openwebuiKey(host, cfg)}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(15_000),
+  });
+  const text = await res.text();
+  if (res.status === 401 || res.status === 403) throw permanent(`OpenWebUI refused the admin API key (${res.status}) on ${path}`, 'OpenwebuiAuthFailed');
+  if (res.status !== 200) throw new Error(`OpenWebUI ${path} -> ${res.status} ${text.slice(0, 200)}`);
+  return JSON.parse(text) as Record<string, unknown>;
+}
+
 export function createFrontendActivities(deps: ActivityDeps) {
   const h = (cfg: DeployConfig) => new Host(deps, cfg);
-
-  async function owuiApi(host: Host, cfg: DeployConfig, path: string, body?: unknown): Promise<Record<string, unknown>> {
-    const res = await deps.fetch(`${frontendUrl(cfg, 'openwebui')}${path}`, {
-      method: body === undefined ? 'GET' : 'POST',
-      headers: { Authorization: `Bearer ${openwebuiKey(host, cfg)}`, 'Content-Type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(15_000),
-    });
-    const text = await res.text();
-    if (res.status === 401 || res.status === 403) throw permanent(`OpenWebUI refused the admin API key (${res.status}) on ${path}`, 'OpenwebuiAuthFailed');
-    if (res.status !== 200) throw new Error(`OpenWebUI ${path} -> ${res.status} ${text.slice(0, 200)}`);
-    return JSON.parse(text) as Record<string, unknown>;
-  }
 
   async function resize(host: Host, vmid: number, reduceTo: { cores: number; memoryMiB: number } | undefined): Promise<boolean> {
     if (!reduceTo) return false;
@@ -75,13 +76,18 @@ export function createFrontendActivities(deps: ActivityDeps) {
   }
 
   return {
-    async ensureOpenwebuiOnVllm(cfg: DeployConfig, servedModelName: string): Promise<FrontendResult> {
+    /** A frontend CT's config as it is now, read once before step 6 changes it, so its undo is known up front. */
+    async readGuestConfig(cfg: DeployConfig, vmid: number): Promise<string> {
+      return (await h(cfg).read(`/etc/pve/lxc/${vmid}.conf`)) ?? '';
+    },
+
+    async ensureOpenwebuiOnVllm(cfg: DeployConfig, _servedModelName: string): Promise<FrontendResult> {
       const host = h(cfg);
       const g = cfg.guests.openwebui;
       if (!g) throw permanent('guests.openwebui is not in the config', 'FrontendMissing');
       const beforeRaw = (await host.read(`/etc/pve/lxc/${g.id}.conf`)) ?? '';
       let changed = await resize(host, g.id, g.reduceTo);
-      const current = await owuiApi(host, cfg, '/openai/config');
+      const current = await owuiApi(deps, host, cfg, '/openai/config');
       const url = `${cfg.guests.vllm.endpoint}/v1`;
       const urls = (current.OPENAI_API_BASE_URLS as string[] | undefined) ?? [];
       const keys = (current.OPENAI_API_KEYS as string[] | undefined) ?? [];
@@ -91,12 +97,10 @@ export function createFrontendActivities(deps: ActivityDeps) {
         if ((await host.ctRead(g.id, OWUI_STASH)) === undefined) await host.ctWrite(g.id, OWUI_STASH, JSON.stringify(current), '0600');
         const nextUrls = at >= 0 ? urls : [...urls, url];
         const nextKeys = nextUrls.map((u, i) => (u === url ? key : keys[i] ?? ''));
-        await owuiApi(host, cfg, '/openai/config/update', { ...current, ENABLE_OPENAI_API: true, OPENAI_API_BASE_URLS: nextUrls, OPENAI_API_KEYS: nextKeys });
+        await owuiApi(deps, host, cfg, '/openai/config/update', { ...current, ENABLE_OPENAI_API: true, OPENAI_API_BASE_URLS: nextUrls, OPENAI_API_KEYS: nextKeys });
         changed = true;
       }
-      const models = await owuiApi(host, cfg, '/api/models');
-      const listed = ((models.data as Array<{ id: string }> | undefined) ?? []).some((m) => m.id === servedModelName);
-      if (!listed) throw new Error(`OpenWebUI does not list ${servedModelName} yet after connecting to ${url}`);
+      // Whether OpenWebUI lists the model is checked at checkpoint 5: this runs beside the image pull, before vLLM serves.
       return { changed, frontend: 'openwebui', beforeRaw };
     },
 
@@ -180,7 +184,7 @@ export function createFrontendActivities(deps: ActivityDeps) {
       } else {
         const stash = await host.ctRead(g.id, OWUI_STASH);
         if (stash !== undefined) {
-          await owuiApi(host, cfg, '/openai/config/update', JSON.parse(stash));
+          await owuiApi(deps, host, cfg, '/openai/config/update', JSON.parse(stash));
           await host.ctMust(g.id, ['rm', '-f', OWUI_STASH]);
           done.push('OpenAI connections restored');
         }

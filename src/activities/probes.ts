@@ -5,7 +5,7 @@ import { classifyVllmLog } from '../sizing';
 import type { ChatEvidence, OpenwebuiAssessment, ReachEvidence, ServingEvidence, VllmLaunch } from './contract';
 import { ActivityDeps, Host, permanent, reportProgress } from './deps';
 import { VLLM_DIR } from './container';
-import { frontendUrl, openwebuiKey } from './frontends';
+import { frontendUrl, openwebuiKey, owuiApi } from './frontends';
 
 const COMPOSE = `${VLLM_DIR}/docker-compose.yml`;
 
@@ -104,19 +104,22 @@ export function createProbeActivities(deps: ActivityDeps) {
       };
     },
 
-    async verifyFrontendReachesVllm(cfg: DeployConfig, frontend: 'openwebui' | 'comfyui'): Promise<ReachEvidence> {
+    async verifyFrontendReachesVllm(cfg: DeployConfig, frontend: 'openwebui' | 'comfyui', servedModelName: string): Promise<ReachEvidence> {
       const host = h(cfg);
       const vmid = (frontend === 'openwebui' ? cfg.guests.openwebui?.id : cfg.guests.comfyui?.id) as number;
       const url = `${cfg.guests.vllm.endpoint}/health`;
       const r = await host.ct(vmid, ['curl', '-sS', '--max-time', '10', '-o', '/dev/null', '-w', '%{http_code}', url]);
-      const ok = r.code === 0 && r.stdout.trim() === '200';
-      return {
-        frontend,
-        ok,
-        evidence: ok
-          ? `pct exec ${vmid} -- curl ${url} -> 200`
-          : `pct exec ${vmid} -- curl ${url} -> exit ${r.code} ${r.stderr.trim() || r.stdout.trim()}; check the bridge/firewall between CT ${vmid} and the vLLM CT`,
-      };
+      if (r.code !== 0 || r.stdout.trim() !== '200') {
+        const evidence = `pct exec ${vmid} -- curl ${url} -> exit ${r.code} ${r.stderr.trim() || r.stdout.trim()}; check the bridge/firewall between CT ${vmid} and the vLLM CT`;
+        return { frontend, ok: false, evidence };
+      }
+      if (frontend === 'comfyui') return { frontend, ok: true, evidence: `pct exec ${vmid} -- curl ${url} -> 200` };
+      // OpenWebUI lists a connection's models only once it reaches them; a transient miss is retried.
+      const models = await owuiApi(deps, host, cfg, '/api/models');
+      if (!((models.data as Array<{ id: string }> | undefined) ?? []).some((m) => m.id === servedModelName)) {
+        throw new Error(`OpenWebUI does not list ${servedModelName} yet, though CT ${vmid} reaches ${url}`);
+      }
+      return { frontend, ok: true, evidence: `pct exec ${vmid} -- curl ${url} -> 200; OpenWebUI lists ${servedModelName}` };
     },
 
     async verifyChatThroughFrontend(cfg: DeployConfig, frontend: 'openwebui' | 'comfyui', servedModelName: string): Promise<ChatEvidence> {

@@ -9,7 +9,7 @@ import {
   workflowInfo,
   allHandlersFinished,
 } from '@temporalio/workflow';
-import type { DeployActivities, FrontendResult, OpenwebuiAssessment, VllmLaunch } from '../activities/contract';
+import type { DeployActivities, OpenwebuiAssessment, VllmLaunch } from '../activities/contract';
 import { pendingDecisions, whyNot } from './decisions';
 import {
   Checkpoint,
@@ -18,6 +18,7 @@ import {
   DecisionRecord,
   DeployInput,
   DeployProgress,
+  StepRecord,
   decideFrontendSignal,
   decideFrontendUpdate,
   decideOpenwebuiSignal,
@@ -100,19 +101,57 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
   setHandler(decideFrontendSignal, onSignal('frontend'));
   setHandler(progressQuery, () => p);
 
-  const step = async <T>(n: number, name: string, body: () => Promise<T>): Promise<T> => {
-    p.currentStep = `${n}. ${name}`;
-    const rec = { step: n, name, status: 'running' as const, startedAt: now() };
+  // Steps can run side by side: currentStep names every one in flight.
+  const showRunning = () => {
+    const running = p.steps.filter((s) => s.status === 'running').map((s) => `${s.step}. ${s.name}`);
+    if (running.length) p.currentStep = running.join(' + ');
+  };
+  const begin = (n: number, name: string) => {
+    const rec: StepRecord = { step: n, name, status: 'running', startedAt: now() };
     p.steps.push(rec);
+    showRunning();
+    return {
+      done(detail?: string) {
+        Object.assign(rec, { status: 'done', endedAt: now() }, detail !== undefined ? { detail } : {});
+        showRunning();
+      },
+      failed(err: unknown) {
+        if (rec.status === 'running') Object.assign(rec, { status: 'failed', endedAt: now(), detail: errorText(err) });
+      },
+    };
+  };
+  const step = async <T>(n: number, name: string, body: () => Promise<T>): Promise<T> => {
+    const s = begin(n, name);
     try {
       const out = await body();
-      Object.assign(rec, { status: 'done', endedAt: now() }, typeof out === 'string' ? { detail: out } : {});
+      s.done(typeof out === 'string' ? out : undefined);
       return out;
     } catch (err) {
-      Object.assign(rec, { status: 'failed', endedAt: now(), detail: errorText(err) });
+      s.failed(err);
       throw err;
     }
   };
+
+  // Lanes: independent steps run side by side. When one lane fails, the others finish the activity they are in
+  // (so every change they made registers its undo), start nothing new and stop waiting for answers; the join
+  // then throws the first failure and the saga undoes everything.
+  let halted: unknown;
+  const lane = <T>(body: () => Promise<T>): Promise<T> =>
+    body().catch((err: unknown) => {
+      halted ??= err;
+      throw err;
+    });
+  async function join<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+    const [ra, rb] = await Promise.allSettled([a, b]);
+    if (ra.status === 'rejected' || rb.status === 'rejected') throw halted ?? (ra.status === 'rejected' ? ra.reason : (rb as PromiseRejectedResult).reason);
+    return [ra.value, rb.value];
+  }
+  /** A forward step's activity: not started once another lane has failed. Undos use `call` directly. */
+  const go: typeof call = (name, summary, args, opts) => {
+    if (halted !== undefined) return Promise.reject(ApplicationFailure.nonRetryable(`not started (${summary}): another step failed`, 'Halted')) as never;
+    return call(name, summary, args, opts);
+  };
+
   const pass = (n: number, evidence: string) => Object.assign(p.checkpoints[n - 1] as Checkpoint, { passed: true, evidence, at: now() });
   const counted = async <T extends { changed: boolean }>(r: Promise<T>): Promise<T> => {
     const v = await r;
@@ -132,7 +171,8 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
   };
   const awaitDecision = async (decision: DecisionName): Promise<string> => {
     const timeout = cfg.decisions.timeoutMs;
-    const got = await condition(() => ctx[decision] !== undefined, timeout);
+    const got = await condition(() => ctx[decision] !== undefined || halted !== undefined, timeout);
+    if (halted !== undefined) throw ApplicationFailure.nonRetryable(`stopped waiting for the ${decision} decision: another step failed`, 'Halted');
     if (!got) {
       throw ApplicationFailure.nonRetryable(
         `no ${decision} decision within ${cfg.decisions.timeout}: answer with \`pve-vllm decide ${wfId} ${decision} <choice>\` next time, ` +
@@ -147,117 +187,81 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
   const owuiId = cfg.guests.openwebui?.id ?? 0;
   const comfyId = cfg.guests.comfyui?.id ?? 0;
   const vmId = cfg.guests.vm.id;
+  // What the host was before this run. Undos are registered from it as well as from a step's result: a step
+  // retried after a worker crash finds its own work already done and reports nothing changed (`created: false`,
+  // `wasRunning: false`), which alone would leave CT 117 behind or VM 151 stopped on a later failure.
+  let before = { vllmCtExisted: true, vmRunning: false, vmOnboot: false };
+  let launch = {} as VllmLaunch; // set by the preflight, before any step
+  let owui = ''; // the openwebui decision, once step 4 has it
+  let frontendStep: ReturnType<typeof begin> | undefined; // step 6 starts beside the pull and ends at checkpoint 5
   try {
     // 0. Preflight: will the model fit on this GPU? Decided before anything on the host changes.
     const fit = preflightModel(cfg);
     p.sizing = fit.lines;
     if (!fit.ok) throw ApplicationFailure.nonRetryable(`model ${cfg.model.id} ${fit.fit.verdict === 'unsupported' ? 'is not supported' : 'does not fit'} on this GPU:\n${fit.lines.join('\n')}`, 'ModelDoesNotFit');
-    let launch: VllmLaunch = fit.launch;
-
-    // What the host was before this run. Undos are registered from it as well as from a step's result: a step
-    // retried after a worker crash finds its own work already done and reports nothing changed (`created: false`,
-    // `wasRunning: false`), which alone would leave CT 117 behind or VM 151 stopped on a later failure.
-    let before: { vllmCtExisted: boolean; vmRunning: boolean; vmOnboot: boolean } = { vllmCtExisted: true, vmRunning: false, vmOnboot: false };
+    launch = fit.launch;
 
     // 1. Connect to Proxmox host
     await step(1, 'Connect to Proxmox host', async () => {
-      const facts = await call('inspectHost', `Connect to ${cfg.proxmox.host}: PVE version, GPUs, who holds ${gpu}`, [cfg]);
+      const facts = await go('inspectHost', `Connect to ${cfg.proxmox.host}: PVE version, GPUs, who holds ${gpu}`, [cfg]);
       before = { vllmCtExisted: facts.vllmCtExists, vmRunning: facts.gpuHolder?.status === 'running', vmOnboot: facts.gpuHolder?.onboot === true };
       const holder = facts.gpuHolder ? `held by VM ${facts.gpuHolder.vmid} (${facts.gpuHolder.status}, onboot ${facts.gpuHolder.onboot ? 1 : 0})` : 'held by no VM';
       return `PVE ${facts.pveVersion}; ${facts.gpu.name} ${gpu} on ${facts.gpu.driver ?? 'no driver'}, ${holder}; host driver ${facts.hostDriverPackageVersion ?? facts.hostDriverVersion ?? 'not installed'}`;
     });
 
-    // 2. Create new user, install Claude Code -> checkpoint 1
-    await step(2, `Create user ${cfg.admin.user}, install Claude Code`, async () => {
-      const user = await counted(call('ensureAdminUser', `Create sudo user ${cfg.admin.user} with SSH key on the host`, [cfg]));
-      if (user.changed) saga.add(`remove user ${cfg.admin.user}`, () => undoCounted(call('removeAdminUser', `Remove user ${cfg.admin.user}`, [cfg], UNDO)));
-      await counted(call('ensureClaudeCode', `Install Claude Code CLI for ${cfg.admin.user}`, [cfg]));
-      const access = await call('verifyAdminAccess', `Checkpoint 1: SSH as ${cfg.admin.user} and sudo -n true`, [cfg]);
-      pass(1, access.evidence);
-    });
-
-    // 3. Clone vLLM repository to host
-    await step(3, `Clone vLLM repository to ${cfg.repo.path}`, async () => {
-      await counted(call('ensureRepoCloned', `Clone ${cfg.repo.url} at ${cfg.repo.ref} to ${cfg.repo.path}`, [cfg]));
-    });
-
-    // 4. Assess OpenWebUI, decide its fate -> checkpoint 2. Both decisions are asked now, so the human is needed once.
-    const owui = await step(4, 'Assess OpenWebUI and decide', async () => {
-      ctx.assessment = await call('assessOpenwebui', `Assess OpenWebUI CT ${owuiId}: running, resources, GPU, reachable`, [cfg]);
-      applyPreAnswers();
-      refresh();
-      const choice = await awaitDecision('openwebui');
-      const rec = p.decisions.find((d) => d.decision === 'openwebui') as DecisionRecord;
-      pass(2, `openwebui=${choice} decided by ${rec.by} at ${rec.at} via ${rec.via}`);
-      return choice;
-    });
-
-    // 5. Set up the vLLM LXC (reuse or create new), GPU passthrough, Docker + toolkit, image, service
-    const ctId = owui === 'repurpose' ? owuiId : cfg.guests.vllm.id;
-    await step(5, `Set up vLLM container CT ${ctId}`, async () => {
-      const ct = await counted(call('ensureVllmContainer', `${owui === 'repurpose' ? 'Reconcile' : 'Create or reconcile'} CT ${ctId} for vLLM`, [cfg, ctId]));
-      const createdHere = ct.created || (ctId === cfg.guests.vllm.id && !before.vllmCtExisted);
-      if (createdHere) saga.add(`destroy CT ${ctId}`, () => undoCounted(call('destroyContainer', `Destroy CT ${ctId} created by this run`, [cfg, ctId], UNDO)));
-      else if (ct.changed && ct.beforeRaw) saga.add(`restore CT ${ctId} config`, () => undoCounted(call('restoreContainerConfig', `Restore CT ${ctId} config`, [cfg, ctId, ct.beforeRaw as string], UNDO)));
-
-      const release = await counted(call('ensureGpuReleasedFromVm', `Release GPU ${gpu} from VM ${vmId} (stop, onboot 0)`, [cfg]));
-      const giveBack = { ...release, wasRunning: release.wasRunning || before.vmRunning, onbootBefore: release.onbootBefore || before.vmOnboot };
-      if (giveBack.wasRunning || giveBack.onbootBefore) saga.add(`give GPU ${gpu} back to VM ${vmId}`, () => undoCounted(call('returnGpuToVm', `Give GPU ${gpu} back to VM ${vmId} and start it`, [cfg, giveBack], UNDO)));
-      const driver = await counted(call('ensureHostGpuDriver', `Bind GPU ${gpu} to the nvidia driver on the host; blacklist nouveau`, [cfg]));
-
-      const pt = await counted(call('ensureGpuPassthrough', `Pass GPU devices (majors ${driver.majors.nvidia}/${driver.majors.nvidiaUvm}) into CT ${ctId}`, [cfg, ctId, driver.majors]));
-      if (pt.changed && !createdHere) saga.add(`restore CT ${ctId} passthrough`, () => undoCounted(call('restoreContainerConfig', `Restore CT ${ctId} config without GPU`, [cfg, ctId, pt.beforeRaw], UNDO)));
-      await counted(call('ensureContainerRunning', `Start CT ${ctId}`, [cfg, ctId]));
-      await counted(call('ensureNvidiaUserspace', `Install NVIDIA userspace ${driver.driverVersion} in CT ${ctId}`, [cfg, ctId, driver.driverVersion]));
-      const seen = await call('verifyGpuInContainer', `Checkpoint 3: nvidia-smi in CT ${ctId}`, [cfg, ctId]);
-      pass(3, seen.evidence);
-
-      await counted(call('ensureDocker', `Install Docker in CT ${ctId}`, [cfg, ctId]));
-      await counted(call('ensureNvidiaToolkit', `Install NVIDIA Container Toolkit (no-cgroups) in CT ${ctId}`, [cfg, ctId]));
-      await counted(call('ensureImagePulled', `Pull ${cfg.vllm.image} in CT ${ctId}`, [cfg, ctId], LONG));
-      let serving = await startVllm(ctId, launch);
-      const fitsLen = serving.failure?.suggestedMaxModelLen ?? serving.failure?.estimatedMaxLen;
-      if (!serving.ok && serving.failure?.cause === 'kv-cache-too-small' && fitsLen && fitsLen < launch.maxModelLen && cfg.model.allowContextReduction) {
-        // The one retry the design's sizing lessons allow: the context vLLM itself says fits.
-        launch = { ...launch, maxModelLen: fitsLen };
-        p.sizing = [...(p.sizing ?? []), `vLLM: KV cache too small; retrying once with --max-model-len ${launch.maxModelLen}`];
-        serving = await startVllm(ctId, launch);
-      }
-      if (!serving.ok) {
-        const f = serving.failure;
-        throw ApplicationFailure.nonRetryable(
-          f ? `vLLM did not start: ${f.explanation} Remedy: ${f.remedy}` : `vLLM did not start: ${serving.evidence}`,
-          'VllmStartFailed',
-        );
-      }
-      pass(4, serving.evidence);
-      p.endpoint = `${cfg.guests.vllm.endpoint}/v1`;
-    });
-
-    // 6. Frontends: ComfyUI and/or OpenWebUI pointed at vLLM -> checkpoint 5
-    const fe = await step(6, 'Point the frontend at vLLM', async () => {
-      const choice = await awaitDecision('frontend');
-      const chosen: Array<'openwebui' | 'comfyui'> = choice === 'both' ? ['openwebui', 'comfyui'] : [choice as 'openwebui' | 'comfyui'];
-      const reaches: string[] = [];
-      for (const f of chosen) {
-        const r: FrontendResult =
-          f === 'comfyui'
-            ? await counted(call('ensureComfyuiOnVllm', `ComfyUI CT ${comfyId}: remove GPU, shrink, CPU-only, LLM node -> vLLM`, [cfg, launch.servedModelName]))
-            : await counted(call('ensureOpenwebuiOnVllm', `OpenWebUI CT ${owuiId}: shrink, connect to vLLM`, [cfg, launch.servedModelName]));
-        if (r.changed) saga.add(`restore ${f}`, () => undoCounted(call('restoreFrontend', `Restore ${f} as it was`, [cfg, r], UNDO)));
-        const reach = await call('verifyFrontendReachesVllm', `Checkpoint 5: ${f} reaches vLLM`, [cfg, f]);
-        if (!reach.ok) throw ApplicationFailure.nonRetryable(`${f} cannot reach vLLM: ${reach.evidence}`, 'FrontendUnreachable');
-        reaches.push(reach.evidence);
-      }
-      pass(5, reaches.join(' | '));
-      return chosen;
-    });
+    // Steps 2-3 need only step 1, and so does step 4's assessment: both questions go out right away and the
+    // user, Claude Code and the clone are done while the human answers. Steps 5-6 follow the answers.
+    const [, chosen] = await join(
+      lane(async () => {
+        // 2. Create new user, install Claude Code -> checkpoint 1
+        await step(2, `Create user ${cfg.admin.user}, install Claude Code`, async () => {
+          const user = await counted(go('ensureAdminUser', `Create sudo user ${cfg.admin.user} with SSH key on the host`, [cfg]));
+          if (user.changed) saga.add(`remove user ${cfg.admin.user}`, () => undoCounted(call('removeAdminUser', `Remove user ${cfg.admin.user}`, [cfg], UNDO)));
+          await counted(go('ensureClaudeCode', `Install Claude Code CLI for ${cfg.admin.user}`, [cfg]));
+          const access = await go('verifyAdminAccess', `Checkpoint 1: SSH as ${cfg.admin.user} and sudo -n true`, [cfg]);
+          pass(1, access.evidence);
+        });
+        // 3. Clone vLLM repository to host
+        await step(3, `Clone vLLM repository to ${cfg.repo.path}`, async () => {
+          await counted(go('ensureRepoCloned', `Clone ${cfg.repo.url} at ${cfg.repo.ref} to ${cfg.repo.path}`, [cfg]));
+        });
+      }),
+      lane(async () => {
+        // 4. Assess OpenWebUI, decide its fate -> checkpoint 2. Both decisions are asked now, so the human is needed once.
+        owui = await step(4, 'Assess OpenWebUI and decide', async () => {
+          ctx.assessment = await go('assessOpenwebui', `Assess OpenWebUI CT ${owuiId}: running, resources, GPU, reachable`, [cfg]);
+          applyPreAnswers();
+          refresh();
+          const choice = await awaitDecision('openwebui');
+          const rec = p.decisions.find((d) => d.decision === 'openwebui') as DecisionRecord;
+          pass(2, `openwebui=${choice} decided by ${rec.by} at ${rec.at} via ${rec.via}`);
+          return choice;
+        });
+        // 5 and 6: the frontends are reconfigured beside the image pull, then checked once vLLM serves.
+        const ctId = owui === 'repurpose' ? owuiId : cfg.guests.vllm.id;
+        try {
+          const reaches: string[] = [];
+          const frontends = await step(5, `Set up vLLM container CT ${ctId}`, () => vllmContainer(ctId, owui));
+          for (const f of frontends) {
+            const reach = await go('verifyFrontendReachesVllm', `Checkpoint 5: ${f} reaches vLLM`, [cfg, f, launch.servedModelName]);
+            if (!reach.ok) throw ApplicationFailure.nonRetryable(`${f} cannot reach vLLM: ${reach.evidence}`, 'FrontendUnreachable');
+            reaches.push(reach.evidence);
+          }
+          pass(5, reaches.join(' | '));
+          frontendStep?.done(frontends.join(', '));
+          return frontends;
+        } catch (err) {
+          frontendStep?.failed(err);
+          throw err;
+        }
+      }),
+    );
 
     // 7. Integration test: a chat completion through each chosen frontend -> checkpoint 6
     await step(7, 'Integration test', async () => {
       const replies: string[] = [];
-      for (const f of fe) {
-        const chat = await call('verifyChatThroughFrontend', `Checkpoint 6: chat completion through ${f}`, [cfg, f, launch.servedModelName], LONG);
+      for (const f of chosen) {
+        const chat = await go('verifyChatThroughFrontend', `Checkpoint 6: chat completion through ${f}`, [cfg, f, launch.servedModelName], LONG);
         if (!chat.ok) throw ApplicationFailure.nonRetryable(`chat through ${f} failed: ${chat.evidence}`, 'IntegrationTestFailed');
         replies.push(chat.evidence);
       }
@@ -278,6 +282,7 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
     return p;
   } catch (err) {
     p.error = errorText(err);
+    for (const rec of p.steps) if (rec.status === 'running') Object.assign(rec, { status: 'failed', endedAt: now(), detail: 'stopped: another step failed' });
     const cancelled = isCancellation(err);
     p.currentStep = `compensating (${cancelled ? 'cancelled' : 'failed'} at ${p.currentStep})`;
     const { ran, allDone } = await saga.compensate();
@@ -304,10 +309,77 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
     }
   }
 
+  /** Step 5, with step 6's changes to the frontends running beside the image pull. Returns the chosen frontends. */
+  async function vllmContainer(ctId: number, owui: string): Promise<Array<'openwebui' | 'comfyui'>> {
+    const ct = await counted(go('ensureVllmContainer', `${owui === 'repurpose' ? 'Reconcile' : 'Create or reconcile'} CT ${ctId} for vLLM`, [cfg, ctId]));
+    const createdHere = ct.created || (ctId === cfg.guests.vllm.id && !before.vllmCtExisted);
+    if (createdHere) saga.add(`destroy CT ${ctId}`, () => undoCounted(call('destroyContainer', `Destroy CT ${ctId} created by this run`, [cfg, ctId], UNDO)));
+    else if (ct.changed && ct.beforeRaw) saga.add(`restore CT ${ctId} config`, () => undoCounted(call('restoreContainerConfig', `Restore CT ${ctId} config`, [cfg, ctId, ct.beforeRaw as string], UNDO)));
+
+    const release = await counted(go('ensureGpuReleasedFromVm', `Release GPU ${gpu} from VM ${vmId} (stop, onboot 0)`, [cfg]));
+    const giveBack = { ...release, wasRunning: release.wasRunning || before.vmRunning, onbootBefore: release.onbootBefore || before.vmOnboot };
+    if (giveBack.wasRunning || giveBack.onbootBefore) saga.add(`give GPU ${gpu} back to VM ${vmId}`, () => undoCounted(call('returnGpuToVm', `Give GPU ${gpu} back to VM ${vmId} and start it`, [cfg, giveBack], UNDO)));
+    const driver = await counted(go('ensureHostGpuDriver', `Bind GPU ${gpu} to the nvidia driver on the host; blacklist nouveau`, [cfg]));
+
+    const pt = await counted(go('ensureGpuPassthrough', `Pass GPU devices (majors ${driver.majors.nvidia}/${driver.majors.nvidiaUvm}) into CT ${ctId}`, [cfg, ctId, driver.majors]));
+    if (pt.changed && !createdHere) saga.add(`restore CT ${ctId} passthrough`, () => undoCounted(call('restoreContainerConfig', `Restore CT ${ctId} config without GPU`, [cfg, ctId, pt.beforeRaw], UNDO)));
+    await counted(go('ensureContainerRunning', `Start CT ${ctId}`, [cfg, ctId]));
+    await counted(go('ensureNvidiaUserspace', `Install NVIDIA userspace ${driver.driverVersion} in CT ${ctId}`, [cfg, ctId, driver.driverVersion]));
+    const seen = await go('verifyGpuInContainer', `Checkpoint 3: nvidia-smi in CT ${ctId}`, [cfg, ctId]);
+    pass(3, seen.evidence);
+
+    await counted(go('ensureDocker', `Install Docker in CT ${ctId}`, [cfg, ctId]));
+    // The toolkit restarts dockerd, which would kill a running pull: it goes first.
+    await counted(go('ensureNvidiaToolkit', `Install NVIDIA Container Toolkit (no-cgroups) in CT ${ctId}`, [cfg, ctId]));
+    const [, frontends] = await join(
+      lane(() => counted(go('ensureImagePulled', `Pull ${cfg.vllm.image} in CT ${ctId}`, [cfg, ctId], LONG))),
+      lane(() => reconfigureFrontends()),
+    );
+    // vLLM starts after the frontends: ComfyUI has let go of the GPU by then.
+    let serving = await startVllm(ctId, launch);
+    const fitsLen = serving.failure?.suggestedMaxModelLen ?? serving.failure?.estimatedMaxLen;
+    if (!serving.ok && serving.failure?.cause === 'kv-cache-too-small' && fitsLen && fitsLen < launch.maxModelLen && cfg.model.allowContextReduction) {
+      // The one retry the design's sizing lessons allow: the context vLLM itself says fits.
+      launch = { ...launch, maxModelLen: fitsLen };
+      p.sizing = [...(p.sizing ?? []), `vLLM: KV cache too small; retrying once with --max-model-len ${launch.maxModelLen}`];
+      serving = await startVllm(ctId, launch);
+    }
+    if (!serving.ok) {
+      const f = serving.failure;
+      throw ApplicationFailure.nonRetryable(
+        f ? `vLLM did not start: ${f.explanation} Remedy: ${f.remedy}` : `vLLM did not start: ${serving.evidence}`,
+        'VllmStartFailed',
+      );
+    }
+    pass(4, serving.evidence);
+    p.endpoint = `${cfg.guests.vllm.endpoint}/v1`;
+    return frontends;
+  }
+
+  /** Step 6's changes. Each frontend's config is read first and its undo registered before it is touched, so a
+   *  change cut short by a failure or a cancel elsewhere is still put back (restoring is idempotent). */
+  async function reconfigureFrontends(): Promise<Array<'openwebui' | 'comfyui'>> {
+    frontendStep = begin(6, 'Point the frontend at vLLM');
+    const choice = await awaitDecision('frontend');
+    const chosen: Array<'openwebui' | 'comfyui'> = choice === 'both' ? ['openwebui', 'comfyui'] : [choice as 'openwebui' | 'comfyui'];
+    for (const f of chosen) {
+      const id = f === 'comfyui' ? comfyId : owuiId;
+      const beforeRaw = await go('readGuestConfig', `Read ${f} CT ${id} config before changing it`, [cfg, id]);
+      const undo = saga.add(`restore ${f}`, () => undoCounted(call('restoreFrontend', `Restore ${f} as it was`, [cfg, { changed: true, frontend: f, beforeRaw }], UNDO)));
+      const r =
+        f === 'comfyui'
+          ? await counted(go('ensureComfyuiOnVllm', `ComfyUI CT ${comfyId}: remove GPU, shrink, CPU-only, LLM node -> vLLM`, [cfg, launch.servedModelName]))
+          : await counted(go('ensureOpenwebuiOnVllm', `OpenWebUI CT ${owuiId}: shrink, connect to vLLM`, [cfg, launch.servedModelName]));
+      // Already as wanted (a re-run): a later failure must not undo what an earlier run set up.
+      if (!r.changed) undo.drop();
+    }
+    return chosen;
+  }
+
   async function startVllm(ctId: number, launch: VllmLaunch) {
-    const svc = await counted(call('ensureVllmService', `Write compose for ${launch.model} (max-model-len ${launch.maxModelLen}) and start vLLM in CT ${ctId}`, [cfg, ctId, launch]));
+    const svc = await counted(go('ensureVllmService', `Write compose for ${launch.model} (max-model-len ${launch.maxModelLen}) and start vLLM in CT ${ctId}`, [cfg, ctId, launch]));
     if (svc.changed) saga.add(`stop vLLM in CT ${ctId}`, () => undoCounted(call('stopVllmService', `Stop vLLM in CT ${ctId}`, [cfg, ctId], UNDO)));
-    return call('verifyVllmServing', `Checkpoint 4: /health, then /v1/models lists ${launch.servedModelName}`, [cfg, ctId, launch], LONG);
+    return go('verifyVllmServing', `Checkpoint 4: /health, then /v1/models lists ${launch.servedModelName}`, [cfg, ctId, launch], LONG);
   }
 }
 

@@ -13,11 +13,18 @@ export class Saga {
 
   constructor(private readonly records: CompensationRecord[]) {}
 
-  /** Register the undo of a change that has just been made. */
-  add(name: string, run: () => Promise<string | void>): void {
+  /** Register the undo of a change that has just been made (or is about to be: `drop` it if none was made). */
+  add(name: string, run: () => Promise<string | void>): { drop(): void } {
     const record: CompensationRecord = { name, outcome: 'pending' };
+    const undo = { record, run };
     this.records.push(record);
-    this.undos.push({ record, run });
+    this.undos.push(undo);
+    return {
+      drop: () => {
+        if (this.undos.includes(undo)) this.undos.splice(this.undos.indexOf(undo), 1);
+        if (this.records.includes(record)) this.records.splice(this.records.indexOf(record), 1);
+      },
+    };
   }
 
   /** Forget undos that must not run any more (the run succeeded). */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { LabState } from '../../src/lab/state';
 import type { DeployProgress } from '../../src/workflows/messages';
-import { runDeploy } from '../harness/deploy-run';
+import { runDeploy, withClient } from '../harness/deploy-run';
 
 jest.setTimeout(240_000);
 
@@ -152,6 +152,42 @@ describe('deploy on the lab', () => {
       expect(passed(second.progress)).toEqual([1, 2, 3, 4, 5, 6]);
     } finally {
       await second.lab.stop();
+    }
+  });
+
+  it('does steps 2-3 while the human decides, and reconfigures the frontend beside the image pull', async () => {
+    let whileWaiting: DeployProgress | undefined;
+    const { progress, lab, workflowId } = await runDeploy({
+      during: async (handle) => {
+        for (let i = 0; i < 600; i++) {
+          const p = await handle.query<DeployProgress>('progress').catch(() => undefined);
+          if (p && p.steps.some((s) => s.step === 3 && s.status === 'done')) {
+            whileWaiting = p;
+            break;
+          }
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        await handle.executeUpdate('decideOpenwebui', { args: [{ choice: 'keep', by: 'test' }] });
+        await handle.executeUpdate('decideFrontend', { args: [{ choice: 'comfyui', by: 'test' }] });
+      },
+    });
+    try {
+      expect(progress.status).toBe('completed');
+      // Nobody had answered yet, and the user, Claude Code and the clone were already done.
+      expect(whileWaiting?.pending.map((d) => d.decision).sort()).toEqual(['frontend', 'openwebui']);
+      expect(whileWaiting && passed(whileWaiting)).toEqual([1]);
+      expect(whileWaiting?.steps.find((s) => s.step === 2)?.status).toBe('done');
+      // ComfyUI's reconfiguration started before the pull had finished.
+      const history = await withClient((client) => client.workflow.getHandle(workflowId).fetchHistory());
+      const events = history.events ?? [];
+      const scheduledId = (type: string) => Number(events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === type)?.eventId);
+      const pull = scheduledId('ensureImagePulled');
+      const comfy = scheduledId('ensureComfyuiOnVllm');
+      const pullClosed = Number(events.find((e) => Number(e.activityTaskCompletedEventAttributes?.scheduledEventId) === pull)?.eventId);
+      expect(comfy).toBeLessThan(pullClosed);
+      expect(pull).toBeLessThan(pullClosed);
+    } finally {
+      await lab.stop();
     }
   });
 });
