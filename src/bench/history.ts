@@ -162,3 +162,32 @@ export function longestChain<T extends Interval>(intervals: T[]): { ms: number; 
   }
   return { ms: best.length ? (best[best.length - 1] as number) : 0, chain };
 }
+
+/**
+ * The critical path through a dependency graph, with each activity's measured span as its duration: an activity
+ * can start once every activity of a type it depends on (that ran before it) has closed. Activities the graph
+ * does not name (undos) depend on what closed before them, so a failed run's compensation counts in full.
+ */
+export function graphCriticalPath(spans: ActivitySpan[], deps: Record<string, readonly string[]>): { ms: number; path: ActivitySpan[] } {
+  const sorted = [...spans].sort((a, b) => a.scheduled - b.scheduled);
+  const finish = new Map<ActivitySpan, { at: number; via?: ActivitySpan }>();
+  let best: { at: number; last?: ActivitySpan } = { at: 0 };
+  for (const s of sorted) {
+    const wants = deps[s.type];
+    let start = 0;
+    let via: ActivitySpan | undefined;
+    for (const [d, f] of finish) {
+      const isDep = wants ? wants.includes(d.type) : true;
+      if (isDep && d.closed <= s.scheduled && f.at > start) {
+        start = f.at;
+        via = d;
+      }
+    }
+    const at = start + (s.closed - s.scheduled);
+    finish.set(s, { at, via });
+    if (at > best.at) best = { at, last: s };
+  }
+  const path: ActivitySpan[] = [];
+  for (let cur = best.last; cur; cur = finish.get(cur)?.via) path.unshift(cur);
+  return { ms: best.at, path };
+}

@@ -311,15 +311,22 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
 
   /** Step 5, with step 6's changes to the frontends running beside the image pull. Returns the chosen frontends. */
   async function vllmContainer(ctId: number, owui: string): Promise<Array<'openwebui' | 'comfyui'>> {
-    const ct = await counted(go('ensureVllmContainer', `${owui === 'repurpose' ? 'Reconcile' : 'Create or reconcile'} CT ${ctId} for vLLM`, [cfg, ctId]));
-    const createdHere = ct.created || (ctId === cfg.guests.vllm.id && !before.vllmCtExisted);
-    if (createdHere) saga.add(`destroy CT ${ctId}`, () => undoCounted(call('destroyContainer', `Destroy CT ${ctId} created by this run`, [cfg, ctId], UNDO)));
-    else if (ct.changed && ct.beforeRaw) saga.add(`restore CT ${ctId} config`, () => undoCounted(call('restoreContainerConfig', `Restore CT ${ctId} config`, [cfg, ctId, ct.beforeRaw as string], UNDO)));
-
-    const release = await counted(go('ensureGpuReleasedFromVm', `Release GPU ${gpu} from VM ${vmId} (stop, onboot 0)`, [cfg]));
-    const giveBack = { ...release, wasRunning: release.wasRunning || before.vmRunning, onbootBefore: release.onbootBefore || before.vmOnboot };
-    if (giveBack.wasRunning || giveBack.onbootBefore) saga.add(`give GPU ${gpu} back to VM ${vmId}`, () => undoCounted(call('returnGpuToVm', `Give GPU ${gpu} back to VM ${vmId} and start it`, [cfg, giveBack], UNDO)));
-    const driver = await counted(go('ensureHostGpuDriver', `Bind GPU ${gpu} to the nvidia driver on the host; blacklist nouveau`, [cfg]));
+    // The container and the GPU's move off VM 151 are independent until the passthrough joins them.
+    const [createdHere, driver] = await join(
+      lane(async () => {
+        const ct = await counted(go('ensureVllmContainer', `${owui === 'repurpose' ? 'Reconcile' : 'Create or reconcile'} CT ${ctId} for vLLM`, [cfg, ctId]));
+        const created = ct.created || (ctId === cfg.guests.vllm.id && !before.vllmCtExisted);
+        if (created) saga.add(`destroy CT ${ctId}`, () => undoCounted(call('destroyContainer', `Destroy CT ${ctId} created by this run`, [cfg, ctId], UNDO)));
+        else if (ct.changed && ct.beforeRaw) saga.add(`restore CT ${ctId} config`, () => undoCounted(call('restoreContainerConfig', `Restore CT ${ctId} config`, [cfg, ctId, ct.beforeRaw as string], UNDO)));
+        return created;
+      }),
+      lane(async () => {
+        const release = await counted(go('ensureGpuReleasedFromVm', `Release GPU ${gpu} from VM ${vmId} (stop, onboot 0)`, [cfg]));
+        const giveBack = { ...release, wasRunning: release.wasRunning || before.vmRunning, onbootBefore: release.onbootBefore || before.vmOnboot };
+        if (giveBack.wasRunning || giveBack.onbootBefore) saga.add(`give GPU ${gpu} back to VM ${vmId}`, () => undoCounted(call('returnGpuToVm', `Give GPU ${gpu} back to VM ${vmId} and start it`, [cfg, giveBack], UNDO)));
+        return counted(go('ensureHostGpuDriver', `Bind GPU ${gpu} to the nvidia driver on the host; blacklist nouveau`, [cfg]));
+      }),
+    );
 
     const pt = await counted(go('ensureGpuPassthrough', `Pass GPU devices (majors ${driver.majors.nvidia}/${driver.majors.nvidiaUvm}) into CT ${ctId}`, [cfg, ctId, driver.majors]));
     if (pt.changed && !createdHere) saga.add(`restore CT ${ctId} passthrough`, () => undoCounted(call('restoreContainerConfig', `Restore CT ${ctId} config without GPU`, [cfg, ctId, pt.beforeRaw], UNDO)));

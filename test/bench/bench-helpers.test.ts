@@ -1,5 +1,8 @@
 // The bench's arithmetic (no timing here: benchmarks are not tests).
-import { activitySpans, completionsAfter, longestChain, scheduledActivityTypes, unionMs, workflowWall } from '../../src/bench/history';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { activitySpans, completionsAfter, graphCriticalPath, longestChain, scheduledActivityTypes, unionMs, workflowWall, type ActivitySpan } from '../../src/bench/history';
+import { STEP_DEPENDENCIES } from '../../src/workflows/graph';
 import { median, pairedRatio, summarize, checkTarget } from '../../src/bench/stats';
 import { renderTable, summaryParagraph } from '../../src/bench/report';
 
@@ -38,6 +41,34 @@ describe('history arithmetic', () => {
     expect(r.ms).toBe(28 + 9);
     expect(r.chain.map((x) => x.n)).toEqual(['b', 'd']);
     expect(longestChain([a, c, d]).chain.map((x) => x.n)).toEqual(['a', 'c', 'd']);
+  });
+});
+
+describe('critical path through the step dependency graph', () => {
+  const span = (type: string, scheduled: number, closed: number): ActivitySpan => ({ eventId: scheduled, type, scheduled, closed, outcome: 'completed' });
+  const graph = { a: [], b: ['a'], c: ['a'], d: ['b', 'c'] };
+
+  it('is the longest path, whatever the deploy actually overlapped', () => {
+    // run one after another: b and c did not overlap, but the graph says they could have
+    const sequential = [span('a', 0, 10), span('b', 10, 40), span('c', 40, 45), span('d', 45, 50)];
+    const r = graphCriticalPath(sequential, graph);
+    expect(r.ms).toBe(10 + 30 + 5);
+    expect(r.path.map((s) => s.type)).toEqual(['a', 'b', 'd']);
+  });
+
+  it('counts an activity the graph does not name (an undo) after everything that closed before it', () => {
+    const r = graphCriticalPath([span('a', 0, 10), span('b', 10, 40), span('c', 10, 15), span('undo', 41, 51)], graph);
+    expect(r.ms).toBe(10 + 30 + 10);
+  });
+
+  it('names every forward activity the recorded deploys scheduled', () => {
+    const dir = join(__dirname, '..', 'replay', 'histories');
+    const undos = ['removeAdminUser', 'destroyContainer', 'restoreContainerConfig', 'returnGpuToVm', 'stopVllmService', 'restoreFrontend'];
+    for (const f of readdirSync(dir).filter((n) => n.endsWith('.json'))) {
+      const types = scheduledActivityTypes(JSON.parse(readFileSync(join(dir, f), 'utf8')));
+      expect({ f, missing: types.filter((t) => !(t in STEP_DEPENDENCIES) && !undos.includes(t)) }).toEqual({ f, missing: [] });
+      for (const deps of Object.values(STEP_DEPENDENCIES)) for (const d of deps) expect(d in STEP_DEPENDENCIES).toBe(true);
+    }
   });
 });
 
