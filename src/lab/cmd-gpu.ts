@@ -224,7 +224,8 @@ export function gpuCommands(world: World, m: Machine): Command[] {
   const updateInitramfs = defineCommand('update-initramfs', async (args, ctx): Promise<Result> => {
     if (!isRoot(ctx)) return fail('update-initramfs: Permission denied\n', 1);
     if (!args.includes('-u') && !args.includes('-c')) return fail('Usage: update-initramfs {-c|-d|-u} [-k version] [-v] [-b directory]\n', 2);
-    await world.flushFileJournal(); // modprobe.d edits made earlier in this command line are now built in
+    // modprobe.d edits made before this are now built in: journal them now, so their staleness is cleared below
+    await world.flushFileJournal((p) => p.startsWith('/etc/modprobe.d/'));
     await host.delay(2500);
     host.state.node.initramfsStale = false;
     host.record('ssh', 'update-initramfs', undefined, args.join(' '));

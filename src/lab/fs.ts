@@ -65,13 +65,14 @@ export class LabFs implements IFileSystem {
   }
 
   /** Paths whose content really changed since the last call (a rewrite with the same bytes is no change). */
-  async takeChanges(): Promise<string[]> {
+  async takeChanges(only: (path: string) => boolean = () => true): Promise<string[]> {
     const out: string[] = [];
-    for (const [p, old] of this.dirty) {
+    for (const [p, old] of [...this.dirty]) {
+      if (!only(p)) continue;
+      this.dirty.delete(p);
       const now = (await this.inner.exists(p)) ? await this.inner.readFile(p).catch(() => null) : null;
       if (now !== old) out.push(p);
     }
-    this.dirty.clear();
     return out;
   }
 

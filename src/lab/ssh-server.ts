@@ -149,7 +149,8 @@ async function runExec(world: World, client: Connection, ch: ServerChannel, user
     drop: () => { dropped = true; client.end(); },
   });
   try {
-    const res = await world.run(host, command, { stdin: Buffer.concat(chunks).toString('utf8'), env, cwd: home });
+    world.execsInFlight++;
+    const res = await world.run(host, command, { stdin: Buffer.concat(chunks).toString('utf8'), env, cwd: home }).finally(() => world.execsInFlight--);
     await world.flushFileJournal();
     if (dropped) return;
     if (res.stdout) ch.write(res.stdout);

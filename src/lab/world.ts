@@ -67,10 +67,15 @@ export class World {
     return null;
   }
 
-  /** Journal the files an SSH command changed (net of rewrites with identical content). */
-  async flushFileJournal(): Promise<void> {
+  /** SSH commands running now. Files are journaled only when none is: a command's half-done work (a temp file
+   *  not yet renamed) must not be journaled because another command happened to finish meanwhile. */
+  execsInFlight = 0;
+
+  /** Journal the files SSH commands changed (net of rewrites with identical content), once no command runs. */
+  async flushFileJournal(only?: (path: string) => boolean): Promise<void> {
+    if (!only && this.execsInFlight > 0) return;
     for (const m of this.machines.values()) {
-      for (const p of await m.fs.takeChanges()) {
+      for (const p of await m.fs.takeChanges(only)) {
         this.host.record('ssh', 'file.write', m.vmid ?? undefined, p);
         // modprobe.d is read at boot from the initramfs: a change needs `update-initramfs -u` to stick.
         if (m.vmid === null && p.startsWith('/etc/modprobe.d/')) this.host.state.node.initramfsStale = true;
