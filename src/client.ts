@@ -30,7 +30,7 @@ export function buildProgram(run: (p: Promise<number>) => void): Command {
     .option('--max-model-len <n>', 'override model.maxModelLen', positiveInt('--max-model-len'))
     .option('--watch', 'follow the run live until it ends')
     .option('--json', 'wait for the end and print one JSON report')
-    .option('--workflow-id <id>', 'workflow id (default: pve-vllm-<node>-ct<id>-<time>)')
+    .option('--workflow-id <id>', 'workflow id (default: pve-vllm-<node>: one deploy per node at a time)')
     .action((o) => run(import('./cli/run-commands').then((m) => m.deployCommand(o, io))));
 
   withTemporalFlags(program.command('status').argument('<workflowId>').description('show a run: step, checkpoints, pending decisions'))

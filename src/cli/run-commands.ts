@@ -1,5 +1,5 @@
 // deploy, status, decide, cancel, history: each a small function returning an exit code.
-import { Client, Connection, WorkflowUpdateFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, Connection, WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { loadConfig, formatProblems } from '../config/load';
 import type { DeployConfig } from '../config/schema';
 import { preflightModel } from '../workflows/preflight';
@@ -51,9 +51,26 @@ export function prepareDeploy(f: Pick<DeployFlags, 'config' | 'model' | 'maxMode
   return { config: { ...loaded.config, configDir: loaded.configDir } };
 }
 
-export function newWorkflowId(cfg: DeployConfig, now = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
-  return `pve-vllm-${cfg.proxmox.node}-ct${cfg.guests.vllm.id}-${stamp}`;
+/**
+ * One deploy per Proxmox node at a time: the id names the node, so Temporal refuses a second start while one
+ * runs (two deploys would fight over the GPU, VM 151 and apt). Finished runs stay listed under the same id.
+ */
+export function newWorkflowId(cfg: DeployConfig): string {
+  return `pve-vllm-${cfg.proxmox.node}`;
+}
+
+/** Starts the deploy, or explains which run already holds the node. */
+export async function startOrExplain(client: Client, f: TemporalFlags, config: DeployConfig, workflowId: string, io: Io) {
+  try {
+    return await startDeploy(client, f, config, workflowId);
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    io.err.write(
+      `a deploy on node ${config.proxmox.node} is already running (workflow ${workflowId}): one deploy per node at a time.\n` +
+        `follow it: pve-vllm status ${workflowId}   stop it (undoes its changes): pve-vllm cancel ${workflowId}\n`,
+    );
+    return EXIT_FAILED;
+  }
 }
 
 export async function startDeploy(client: Client, f: TemporalFlags, config: DeployConfig, workflowId: string) {
@@ -72,7 +89,8 @@ export async function deployCommand(f: DeployFlags, io: Io): Promise<number> {
   if (typeof prepared === 'number') return prepared;
   const client = await temporalClient(f);
   const workflowId = f.workflowId ?? newWorkflowId(prepared.config);
-  const handle = await startDeploy(client, f, prepared.config, workflowId);
+  const handle = await startOrExplain(client, f, prepared.config, workflowId, io);
+  if (typeof handle === 'number') return handle;
   const uiUrl = workflowUiUrl(f, workflowId, handle.firstExecutionRunId);
   if (!f.json) io.out.write(`started ${workflowId}\nTemporal UI: ${uiUrl}\n`);
   if (!f.watch && !f.json) {

@@ -84,6 +84,23 @@ describe('pve-vllm CLI', () => {
     expect(await workflowCount(client)).toBe(before);
   });
 
+  it('refuses a second deploy on the same node while one runs, and says which run holds it', async () => {
+    // No worker polls this queue: the first run waits, and nothing connects to the example's 10.x host.
+    const args = ['deploy', '--config', configWith(() => undefined), '--address', sharedServerAddress(), '--task-queue', `idle-${Date.now()}`];
+    const id = `pve-vllm-${seed.proxmox.node}`;
+    const first = await run(args);
+    try {
+      expect({ code: first.code, err: first.err }).toEqual({ code: 0, err: '' });
+      expect(first.out).toContain(`started ${id}`);
+      const second = await run(args);
+      expect(second.code).toBe(1);
+      expect(second.err).toContain(`a deploy on node ${seed.proxmox.node} is already running (workflow ${id})`);
+      expect(second.err).toContain(`pve-vllm cancel ${id}`);
+    } finally {
+      await client.workflow.getHandle(id).terminate('test cleanup');
+    }
+  });
+
   it('plan explains the sizing and exits 0 for the design model, 2 with alternatives for Mixtral', async () => {
     const ok = await run(['plan', '--config', join(__dirname, '..', '..', 'examples', 'seed-lab.yaml')]);
     expect(ok.code).toBe(0);
