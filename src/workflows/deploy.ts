@@ -312,12 +312,21 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
   /** Step 5, with step 6's changes to the frontends running beside the image pull. Returns the chosen frontends. */
   async function vllmContainer(ctId: number, owui: string): Promise<Array<'openwebui' | 'comfyui'>> {
     // The container and the GPU's move off VM 151 are independent until the passthrough joins them.
-    const [createdHere, driver] = await join(
+    const [, driver] = await join(
       lane(async () => {
+        // A CT that exists already is read once, before anything touches it, and its restore registered up front:
+        // an attempt cut short by a crash cannot lose the true "before" (restoring an unchanged config is a no-op).
+        const existed = ctId !== cfg.guests.vllm.id || before.vllmCtExisted;
+        const priorRaw = existed ? await go('readGuestConfig', `Read CT ${ctId} config before reconciling it`, [cfg, ctId]) : '';
+        const restore = priorRaw
+          ? saga.add(`restore CT ${ctId} config`, () => undoCounted(call('restoreContainerConfig', `Restore CT ${ctId} config as it was`, [cfg, ctId, priorRaw], UNDO)))
+          : undefined;
         const ct = await counted(go('ensureVllmContainer', `${owui === 'repurpose' ? 'Reconcile' : 'Create or reconcile'} CT ${ctId} for vLLM`, [cfg, ctId]));
         const created = ct.created || (ctId === cfg.guests.vllm.id && !before.vllmCtExisted);
-        if (created) saga.add(`destroy CT ${ctId}`, () => undoCounted(call('destroyContainer', `Destroy CT ${ctId} created by this run`, [cfg, ctId], UNDO)));
-        else if (ct.changed && ct.beforeRaw) saga.add(`restore CT ${ctId} config`, () => undoCounted(call('restoreContainerConfig', `Restore CT ${ctId} config`, [cfg, ctId, ct.beforeRaw as string], UNDO)));
+        if (created) {
+          restore?.drop();
+          saga.add(`destroy CT ${ctId}`, () => undoCounted(call('destroyContainer', `Destroy CT ${ctId} created by this run`, [cfg, ctId], UNDO)));
+        }
         return created;
       }),
       lane(async () => {
@@ -328,8 +337,8 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
       }),
     );
 
-    const pt = await counted(go('ensureGpuPassthrough', `Pass GPU devices (majors ${driver.majors.nvidia}/${driver.majors.nvidiaUvm}) into CT ${ctId}`, [cfg, ctId, driver.majors]));
-    if (pt.changed && !createdHere) saga.add(`restore CT ${ctId} passthrough`, () => undoCounted(call('restoreContainerConfig', `Restore CT ${ctId} config without GPU`, [cfg, ctId, pt.beforeRaw], UNDO)));
+    await counted(go('ensureGpuPassthrough', `Pass GPU devices (majors ${driver.majors.nvidia}/${driver.majors.nvidiaUvm}) into CT ${ctId}`, [cfg, ctId, driver.majors]));
+    // An existing CT's passthrough is undone by the config restore registered before it was touched.
     await counted(go('ensureContainerRunning', `Start CT ${ctId}`, [cfg, ctId]));
     await counted(go('ensureNvidiaUserspace', `Install NVIDIA userspace ${driver.driverVersion} in CT ${ctId}`, [cfg, ctId, driver.driverVersion]));
     const seen = await go('verifyGpuInContainer', `Checkpoint 3: nvidia-smi in CT ${ctId}`, [cfg, ctId]);
