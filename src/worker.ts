@@ -15,6 +15,14 @@ export interface WorkerSetup {
   shutdownGraceTime?: string;
 }
 
+/**
+ * Node flags the pve-vllm worker runs with (bin/pve-vllm's shebang; the bench spawns its worker with them too).
+ * V8 otherwise lets garbage grow toward a limit sized from the machine's memory: at 50 concurrent deploys the
+ * worker's heap peaked at ~270 MB of which ~90 MB was live; capped, the peak RSS fell from ~530 to ~360 MB with
+ * no loss of throughput (`npm run bench -- --only concurrency`). Tighter caps made GC eat the CPU.
+ */
+export const WORKER_NODE_FLAGS = ['--max-old-space-size=256'];
+
 export async function createDeployWorker(s: WorkerSetup): Promise<{ worker: Worker; deps: ActivityDeps }> {
   const deps = s.deps ?? createActivityDeps();
   const worker = await Worker.create({

@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { WORKER_NODE_FLAGS } from '../worker';
 import type { BenchContext } from './context';
 
 export interface ChildWorker {
@@ -18,7 +19,7 @@ export interface ChildWorker {
 export async function spawnWorker(ctx: BenchContext, taskQueue: string): Promise<ChildWorker> {
   const bundlePath = await ctx.deployBundlePath();
   const spawnedAt = Date.now();
-  const child = spawn(process.execPath, [join(__dirname, 'worker-child.js'), ctx.address, taskQueue, bundlePath], {
+  const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, join(__dirname, 'worker-child.js'), ctx.address, taskQueue, bundlePath], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';

@@ -1,0 +1,20 @@
+// bin/pve-vllm starts Node with the worker's flags (src/worker.ts says why) and still runs as a plain command.
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { WORKER_NODE_FLAGS } from '../../src/worker';
+
+const bin = join(__dirname, '..', '..', 'bin', 'pve-vllm');
+
+describe('bin/pve-vllm', () => {
+  it('passes WORKER_NODE_FLAGS to node in its shebang', () => {
+    const shebang = readFileSync(bin, 'utf8').split('\n')[0] as string;
+    expect(shebang).toBe(`#!/usr/bin/env -S node ${WORKER_NODE_FLAGS.join(' ')}`);
+  });
+
+  it('runs as a command (env -S splits the flags) and prints help', async () => {
+    const { stdout } = await promisify(execFile)(bin, ['--help']);
+    expect(stdout).toMatch(/Usage: pve-vllm/);
+  });
+});
