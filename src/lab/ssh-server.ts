@@ -131,8 +131,10 @@ async function runExec(world: World, client: Connection, ch: ServerChannel, user
     ch.on('data', (d: Buffer) => chunks.push(d));
     ch.on('end', finish);
     ch.on('close', finish);
-    // A client that never sends EOF and no data: run with empty stdin rather than hang.
-    setTimeout(() => { if (chunks.length === 0) finish(); }, 300);
+    // The lab runs a command once its whole stdin is in (sshd would stream it). A client that sends neither data
+    // nor EOF (ssh from a terminal) gets empty stdin after a while rather than a hang; the wait is long enough
+    // that a loaded machine's late stdin (a sudoers rule, a script) is never mistaken for none.
+    setTimeout(() => { if (chunks.length === 0) finish(); }, 2000);
   });
   const host = world.machine('host');
   if (!host) { ch.exit(255); ch.end(); return; }
