@@ -95,6 +95,8 @@ export function createHostActivities(deps: ActivityDeps) {
         const check = await host.run(['visudo', '-cf', tmp]);
         if (check.code !== 0) throw permanent(`sudoers rule for ${user} rejected by visudo: ${check.stdout}${check.stderr}`, 'SudoersInvalid');
         await host.must(['mv', tmp, sudoers]);
+        // read back: an empty file passes visudo too, and would leave sudo asking for a password
+        if ((await host.read(sudoers)) !== rule) throw new Error(`${sudoers} does not hold the rule after writing it`);
         changed = true;
       }
       const home = `/home/${user}`;
