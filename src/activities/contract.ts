@@ -164,6 +164,7 @@ export interface DeployActivities {
   // 5. vLLM container and GPU
   ensureVllmContainer(cfg: DeployConfig, vmid: number): Promise<ContainerResult>;
   destroyContainer(cfg: DeployConfig, vmid: number): Promise<UndoResult>;
+  readGuestConfig(cfg: DeployConfig, vmid: number): Promise<string>;
   restoreContainerConfig(cfg: DeployConfig, vmid: number, beforeRaw: string): Promise<UndoResult>;
   ensureGpuReleasedFromVm(cfg: DeployConfig): Promise<VmGpuRelease>;
   ensureHostGpuDriver(cfg: DeployConfig): Promise<HostDriverResult>;
@@ -179,7 +180,6 @@ export interface DeployActivities {
   stopVllmService(cfg: DeployConfig, vmid: number): Promise<UndoResult>;
   verifyVllmServing(cfg: DeployConfig, vmid: number, launch: VllmLaunch): Promise<ServingEvidence>;
   // 6. Frontends
-  readGuestConfig(cfg: DeployConfig, vmid: number): Promise<string>;
   ensureComfyuiOnVllm(cfg: DeployConfig, servedModelName: string): Promise<FrontendResult>;
   ensureOpenwebuiOnVllm(cfg: DeployConfig, servedModelName: string): Promise<FrontendResult>;
   restoreFrontend(cfg: DeployConfig, result: FrontendResult): Promise<UndoResult>;

@@ -76,16 +76,10 @@ export function createFrontendActivities(deps: ActivityDeps) {
   }
 
   return {
-    /** A frontend CT's config as it is now, read once before step 6 changes it, so its undo is known up front. */
-    async readGuestConfig(cfg: DeployConfig, vmid: number): Promise<string> {
-      return (await h(cfg).read(`/etc/pve/lxc/${vmid}.conf`)) ?? '';
-    },
-
     async ensureOpenwebuiOnVllm(cfg: DeployConfig, _servedModelName: string): Promise<FrontendResult> {
       const host = h(cfg);
       const g = cfg.guests.openwebui;
       if (!g) throw permanent('guests.openwebui is not in the config', 'FrontendMissing');
-      const beforeRaw = (await host.read(`/etc/pve/lxc/${g.id}.conf`)) ?? '';
       let changed = await resize(host, g.id, g.reduceTo);
       const current = await owuiApi(deps, host, cfg, '/openai/config');
       const url = `${cfg.guests.vllm.endpoint}/v1`;
@@ -101,7 +95,7 @@ export function createFrontendActivities(deps: ActivityDeps) {
         changed = true;
       }
       // Whether OpenWebUI lists the model is checked at checkpoint 5: this runs beside the image pull, before vLLM serves.
-      return { changed, frontend: 'openwebui', beforeRaw };
+      return { changed, frontend: 'openwebui' };
     },
 
     async ensureComfyuiOnVllm(cfg: DeployConfig, servedModelName: string): Promise<FrontendResult> {

@@ -81,6 +81,11 @@ export function createProxmoxActivities(deps: ActivityDeps) {
       return { changed: true, detail: `CT ${vmid} destroyed` };
     },
 
+    /** A CT's config file as it is now, read by the workflow before a step changes it, so its undo is known up front. */
+    async readGuestConfig(cfg: DeployConfig, vmid: number): Promise<string> {
+      return (await h(cfg).read(confPath(vmid))) ?? '';
+    },
+
     async restoreContainerConfig(cfg: DeployConfig, vmid: number, beforeRaw: string): Promise<UndoResult> {
       const host = h(cfg);
       if (!(await ctExists(host, vmid))) return { changed: false, detail: `CT ${vmid} absent; nothing to restore` };

@@ -17,11 +17,7 @@ export class HttpPort {
   static async freePort(): Promise<number> {
     for (let i = 0; i < 50; i++) {
       const port = 20000 + Math.floor(Math.random() * 12000);
-      // reserved: other labs in this process hold ports they do not listen on yet
-      if (!HttpPort.reserved.has(port) && (await HttpPort.canListen(port))) {
-        HttpPort.reserved.add(port);
-        return port;
-      }
+      if (await HttpPort.claim(port)) return port;
     }
     const s = createServer();
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
@@ -42,14 +38,18 @@ export class HttpPort {
 
   /** The preferred port if it is free on 127.0.0.1, else a free one. */
   static async portOrFree(preferred?: number): Promise<number> {
-    if (preferred && !HttpPort.reserved.has(preferred) && (await HttpPort.canListen(preferred))) {
-      HttpPort.reserved.add(preferred);
-      return preferred;
-    }
+    if (preferred && (await HttpPort.claim(preferred))) return preferred;
     return HttpPort.freePort();
   }
 
+  /** Ports other labs in this process hold but do not listen on yet. */
   private static readonly reserved = new Set<number>();
+
+  private static async claim(port: number): Promise<boolean> {
+    if (HttpPort.reserved.has(port) || !(await HttpPort.canListen(port))) return false;
+    HttpPort.reserved.add(port);
+    return true;
+  }
 
   /** Give the port back when its lab stops. */
   release(): void {

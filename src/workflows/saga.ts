@@ -21,8 +21,8 @@ export class Saga {
     this.undos.push(undo);
     return {
       drop: () => {
-        if (this.undos.includes(undo)) this.undos.splice(this.undos.indexOf(undo), 1);
-        if (this.records.includes(record)) this.records.splice(this.records.indexOf(record), 1);
+        remove(this.undos, undo);
+        remove(this.records, record);
       },
     };
   }
@@ -55,6 +55,11 @@ export class Saga {
     });
     return { ran, allDone };
   }
+}
+
+function remove<T>(list: T[], item: T): void {
+  const at = list.indexOf(item);
+  if (at >= 0) list.splice(at, 1);
 }
 
 /** An activity failure's own message is "Activity task failed": the reason is in its cause. */
