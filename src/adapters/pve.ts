@@ -85,6 +85,10 @@ interface RequestContext {
   transportError?: AdapterError;
 }
 
+// One store for every client: each enabled AsyncLocalStorage adds work to every promise the process creates, so
+// a store per client (a worker serving 50 hosts holds 100 clients) made every await in the worker pay 100 times.
+const requestContext = new AsyncLocalStorage<RequestContext>();
+
 export function createPveClient(target: PveTarget, auth: PveAuth, options: PveClientOptions = {}): PveClient {
   const label = `${target.host}:${target.port}`;
   if (target.host.includes(':') && !target.host.startsWith('[')) {
@@ -92,14 +96,13 @@ export function createPveClient(target: PveTarget, auth: PveAuth, options: PveCl
     throw new PveConfigError(`proxmox host must be a bare host name or address, got ${JSON.stringify(target.host)}`);
   }
   const dispatcher: Agent = createPveDispatcher(label, target.tls);
-  const context = new AsyncLocalStorage<RequestContext>();
 
   // proxmox-api retries every method once after a network error, POST included, and leaves its query timer
   // running when fetch throws. A POST whose answer was lost may already have run on PVE, so a transport error
   // is final here: it is kept aside and fetch answers with a placeholder 599 (no retry, timer cleared), then
   // `request` throws the real, typed error. The activity-level retry (which reads state first) decides the rest.
   const pinnedFetch = async (url: Parameters<typeof undiciFetch>[0], init?: Parameters<typeof undiciFetch>[1]) => {
-    const ctx = context.getStore();
+    const ctx = requestContext.getStore();
     if (!ctx) throw new PveConfigError('PVE request outside of PveClient.request');
     if (!ctx.transportError) {
       try {
@@ -138,7 +141,7 @@ export function createPveClient(target: PveTarget, auth: PveAuth, options: PveCl
     const full = `/api2/json${path}`;
     try {
       // The engine deletes null/undefined keys in place: hand it a copy.
-      return await context.run(ctx, () => engine.doRequest(method, full, full, params ? { ...params } : undefined));
+      return await requestContext.run(ctx, () => engine.doRequest(method, full, full, params ? { ...params } : undefined));
     } catch (err) {
       if (ctx.transportError) throw ctx.transportError;
       throw classifyPveError(err, label);

@@ -6,7 +6,7 @@ import { instrument, reportProgress } from '../../src/activities/deps';
 import { HostKeyMismatchError, SshConnectionError } from '../../src/adapters/errors';
 
 describe('instrument()', () => {
-  it('heartbeats at once, every second, and with reported progress', async () => {
+  it('heartbeats every second with reported progress, and not at all for a step that ends sooner', async () => {
     const env = new MockActivityEnvironment();
     const beats: unknown[] = [];
     env.on('heartbeat', (d: unknown) => beats.push(d));
@@ -16,9 +16,14 @@ describe('instrument()', () => {
       return 'ok';
     });
     await expect(env.run(act)).resolves.toBe('ok');
-    expect(beats[0]).toBeUndefined();
-    expect(beats).toContain('pulling vllm/vllm-openai: 3/12 layers');
-    expect(beats.length).toBeGreaterThanOrEqual(3);
+    // reportProgress's own beat, then the 1 s tick carrying the same text.
+    expect(beats).toEqual(['pulling vllm/vllm-openai: 3/12 layers', 'pulling vllm/vllm-openai: 3/12 layers']);
+
+    const quiet: unknown[] = [];
+    const env2 = new MockActivityEnvironment();
+    env2.on('heartbeat', (d: unknown) => quiet.push(d));
+    await expect(env2.run(instrument(async () => 'fast'))).resolves.toBe('fast');
+    expect(quiet).toEqual([]);
   });
 
   it('marks permanent adapter errors non-retryable with their class name as the type', async () => {
