@@ -19,9 +19,18 @@ export interface WorkerSetup {
  * Node flags the pve-vllm worker runs with (bin/pve-vllm's shebang; the bench spawns its worker with them too).
  * V8 otherwise lets garbage grow toward a limit sized from the machine's memory: at 50 concurrent deploys the
  * worker's heap peaked at ~270 MB of which ~90 MB was live; capped, the peak RSS fell from ~530 to ~360 MB with
- * no loss of throughput (`npm run bench -- --only concurrency`). Tighter caps made GC eat the CPU.
+ * no loss of throughput (`npm run bench -- --only concurrency`). Tighter caps made GC eat the CPU. The young
+ * generation is capped too (12 MB semi-spaces, default 16): the workflow thread's isolate has one of its own,
+ * so that is ~20 MB less; at 8 MB the extra scavenges cost ~3 s of a 22 s round.
  */
-export const WORKER_NODE_FLAGS = ['--max-old-space-size=256'];
+export const WORKER_NODE_FLAGS = ['--max-old-space-size=256', '--max-semi-space-size=12'];
+
+/**
+ * Environment of the worker process, set before it starts (the shebang's `env -S`, the bench's spawn). glibc
+ * gives each thread that allocates its own malloc arena (up to 8 per core); the Rust core, libuv and V8 run a
+ * dozen threads, and the arenas' slack was ~15 MB of peak RSS at 50 deploys.
+ */
+export const WORKER_ENV: Record<string, string> = { MALLOC_ARENA_MAX: '2' };
 
 export async function createDeployWorker(s: WorkerSetup): Promise<{ worker: Worker; deps: ActivityDeps }> {
   const deps = s.deps ?? createActivityDeps();

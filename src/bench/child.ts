@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { WORKER_NODE_FLAGS } from '../worker';
+import { WORKER_ENV, WORKER_NODE_FLAGS } from '../worker';
 import type { BenchContext } from './context';
 
 export interface ChildWorker {
@@ -21,6 +21,7 @@ export async function spawnWorker(ctx: BenchContext, taskQueue: string): Promise
   const spawnedAt = Date.now();
   const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, join(__dirname, 'worker-child.js'), ctx.address, taskQueue, bundlePath], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...WORKER_ENV },
   });
   let err = '';
   child.stderr.on('data', (d: Buffer) => {
