@@ -36,6 +36,13 @@ export class ShellError extends Error {
 /** Kernel/pmxcfs trees: a path there that no provider renders does not exist and cannot be created. */
 const VIRTUAL_ROOTS = ['/sys/', '/proc/', '/etc/pve/', '/dev/nvidia'];
 
+/**
+ * Where providers render anything (the trees above plus their parents' own entries). Other paths skip them:
+ * just-bash stats every PATH directory for every command, and asking four providers each time was a visible
+ * share of the lab's CPU with 50 hosts in one process.
+ */
+const PROVIDED = /^\/(sys|proc|dev|etc\/pve)(\/|$)/;
+
 const enoent = (op: string, p: string): Error => new Error(`ENOENT: no such file or directory, ${op} '${p}'`);
 
 function norm(p: string): string {
@@ -81,6 +88,7 @@ export class LabFs implements IFileSystem {
   }
 
   private vfile(p: string): VirtualFile | undefined {
+    if (!PROVIDED.test(p)) return undefined;
     for (const pr of this.providers) {
       const f = pr.file(p);
       if (f) return f;
@@ -89,6 +97,7 @@ export class LabFs implements IFileSystem {
   }
 
   private vdir(p: string): string[] | undefined {
+    if (!PROVIDED.test(p)) return undefined;
     let out: string[] | undefined;
     for (const pr of this.providers) {
       const d = pr.dir(p);
