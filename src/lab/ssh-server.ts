@@ -4,7 +4,7 @@
  * commands that stream (docker pull). No SFTP subsystem: clients fall back to `cat >` as on a minimal host.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { Server, utils } from 'ssh2';
 import type { Connection, ServerChannel } from 'ssh2';
 import type { World } from './world';
@@ -109,8 +109,13 @@ export async function startSshServer(world: World, hostKeyPem: string): Promise<
     client.on('error', () => undefined);
     client.on('close', () => clients.delete(client));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
+  // OpenSSH hands a command's exit status, EOF and close to the kernel in one write; ssh2 writes each packet on
+  // its own, and with Nagle's algorithm on, the later ones waited for the client's delayed ACK: ~40 ms added to
+  // every command (measured: 44 ms per exec, 1.3 ms without). The lab accepts connections itself, Nagle off,
+  // and hands them to ssh2.
+  const tcp = createTcpServer({ noDelay: true }, (socket) => server.injectSocket(socket));
+  await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
+  const port = (tcp.address() as AddressInfo).port;
   return {
     port,
     hostKeyFingerprint: fingerprintOf(publicLineOf(hostKeyPem)),
@@ -118,7 +123,7 @@ export async function startSshServer(world: World, hostKeyPem: string): Promise<
     commands: () => commands.map((c) => ({ ...c })),
     stop: () => new Promise<void>((resolve) => {
       for (const c of clients) c.end();
-      server.close(() => resolve());
+      tcp.close(() => resolve());
     }),
   };
 }
