@@ -28,6 +28,8 @@ export interface HostFacts {
   hostDriverPackageVersion: string | null;
   nouveauLoaded: boolean;
   vllmCtExists: boolean;
+  /** the admin user exists before this run touches it (`id -u`); absent in histories from before it was read */
+  adminUserExists?: boolean;
 }
 
 export interface AdminUserResult extends Changed {

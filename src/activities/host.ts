@@ -56,6 +56,7 @@ export function createHostActivities(deps: ActivityDeps) {
       const modinfo = await host.run(['modinfo', '-F', 'version', 'nvidia']);
       const lsmod = await host.run(['lsmod']);
       const cts = (await api.get(`/nodes/${host.node}/lxc`)) as Array<{ vmid: number | string }>;
+      const adminUser = await host.run(['id', '-u', cfg.admin.user]);
       return {
         pveVersion: version.version,
         nodeName: host.node,
@@ -66,6 +67,7 @@ export function createHostActivities(deps: ActivityDeps) {
         hostDriverPackageVersion: modinfo.code === 0 ? modinfo.stdout.trim() || null : null,
         nouveauLoaded: /^nouveau\s/m.test(lsmod.stdout),
         vllmCtExists: cts.some((c) => Number(c.vmid) === cfg.guests.vllm.id),
+        adminUserExists: adminUser.code === 0,
       };
     },
 

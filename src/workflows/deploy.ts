@@ -190,7 +190,7 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
   // What the host was before this run. Undos are registered from it as well as from a step's result: a step
   // retried after a worker crash finds its own work already done and reports nothing changed (`created: false`,
   // `wasRunning: false`), which alone would leave CT 117 behind or VM 151 stopped on a later failure.
-  let before = { vllmCtExisted: true, vmRunning: false, vmOnboot: false };
+  let before: { vllmCtExisted: boolean; vmRunning: boolean; vmOnboot: boolean; adminUserExisted?: boolean } = { vllmCtExisted: true, vmRunning: false, vmOnboot: false };
   let launch = {} as VllmLaunch; // set by the preflight, before any step
   let owui = ''; // the openwebui decision, once step 4 has it
   let frontendStep: ReturnType<typeof begin> | undefined; // step 6 starts beside the pull and ends at checkpoint 5
@@ -204,7 +204,12 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
     // 1. Connect to Proxmox host
     await step(1, 'Connect to Proxmox host', async () => {
       const facts = await go('inspectHost', `Connect to ${cfg.proxmox.host}: PVE version, GPUs, who holds ${gpu}`, [cfg]);
-      before = { vllmCtExisted: facts.vllmCtExists, vmRunning: facts.gpuHolder?.status === 'running', vmOnboot: facts.gpuHolder?.onboot === true };
+      before = {
+        vllmCtExisted: facts.vllmCtExists,
+        vmRunning: facts.gpuHolder?.status === 'running',
+        vmOnboot: facts.gpuHolder?.onboot === true,
+        adminUserExisted: facts.adminUserExists,
+      };
       const holder = facts.gpuHolder ? `held by VM ${facts.gpuHolder.vmid} (${facts.gpuHolder.status}, onboot ${facts.gpuHolder.onboot ? 1 : 0})` : 'held by no VM';
       return `PVE ${facts.pveVersion}; ${facts.gpu.name} ${gpu} on ${facts.gpu.driver ?? 'no driver'}, ${holder}; host driver ${facts.hostDriverPackageVersion ?? facts.hostDriverVersion ?? 'not installed'}`;
     });
@@ -216,7 +221,9 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
         // 2. Create new user, install Claude Code -> checkpoint 1
         await step(2, `Create user ${cfg.admin.user}, install Claude Code`, async () => {
           const user = await counted(go('ensureAdminUser', `Create sudo user ${cfg.admin.user} with SSH key on the host`, [cfg]));
-          if (user.changed) saga.add(`remove user ${cfg.admin.user}`, () => undoCounted(call('removeAdminUser', `Remove user ${cfg.admin.user}`, [cfg], UNDO)));
+          // A retry after a worker died inside ensureAdminUser finds the user that attempt made and reports no
+          // change: whether the user was there at step 1 decides as well.
+          if (user.changed || before.adminUserExisted === false) saga.add(`remove user ${cfg.admin.user}`, () => undoCounted(call('removeAdminUser', `Remove user ${cfg.admin.user}`, [cfg], UNDO)));
           await counted(go('ensureClaudeCode', `Install Claude Code CLI for ${cfg.admin.user}`, [cfg]));
           const access = await go('verifyAdminAccess', `Checkpoint 1: SSH as ${cfg.admin.user} and sudo -n true`, [cfg]);
           pass(1, access.evidence);
