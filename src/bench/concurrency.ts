@@ -1,6 +1,8 @@
 // Item 4: K deploys at once on one worker process, each against its own lab. Wall time from the first start to
 // the last result, the worker process's peak RSS (VmHWM: the worker alone, not the labs) and failures.
+import { cpus } from 'node:os';
 import { spawnWorker } from './child';
+import { cpuSeconds, devServerPid } from './cpu';
 import { freshQueue, type BenchContext } from './context';
 import { runToEnd, startBenchDeploy, startBenchLab, stopAll, type BenchLab } from './lab-deploy';
 import { checkTarget, emptySection, pairedRatio, summarize, type Section } from './stats';
@@ -16,6 +18,13 @@ interface Round {
   peakRssMB: number;
   failures: number;
   firstError?: string;
+  /** CPU seconds used during the round (start of the first deploy to the last result), by process */
+  cpu: { worker: number; hosts: number; server: number };
+}
+
+/** CPU seconds so far of the worker, this process (the simulated hosts and the client) and the dev server. */
+function cpuNow(workerPid: number, serverPid: number | undefined): Round['cpu'] {
+  return { worker: cpuSeconds(workerPid) ?? Number.NaN, hosts: cpuSeconds('self') ?? Number.NaN, server: serverPid ? (cpuSeconds(serverPid) ?? Number.NaN) : Number.NaN };
 }
 
 async function round(ctx: BenchContext, k: number, timeScale: number): Promise<Round> {
@@ -25,14 +34,18 @@ async function round(ctx: BenchContext, k: number, timeScale: number): Promise<R
     // Labs start before the clock does: their start-up is not the orchestrator's cost.
     for (let i = 0; i < k; i++) labs.push(await startBenchLab(timeScale));
     const worker = await spawnWorker(ctx, taskQueue);
+    const serverPid = devServerPid(ctx.address);
     try {
+      const cpu0 = cpuNow(worker.pid, serverPid);
       const started = performance.now();
       const outcomes = await Promise.all(
         labs.map(async (l, i) => runToEnd(await startBenchDeploy(ctx, taskQueue, `${taskQueue}-${i}`, l.config), started)),
       );
       const wallMs = performance.now() - started;
+      const cpu1 = cpuNow(worker.pid, serverPid);
+      const cpu = { worker: cpu1.worker - cpu0.worker, hosts: cpu1.hosts - cpu0.hosts, server: cpu1.server - cpu0.server };
       const failed = outcomes.filter((o) => o.progress.status !== 'completed');
-      return { wallMs, peakRssMB: worker.peakRssMB(), failures: failed.length, firstError: failed[0]?.progress.error };
+      return { wallMs, peakRssMB: worker.peakRssMB(), failures: failed.length, firstError: failed[0]?.progress.error, cpu };
     } finally {
       await worker.kill('SIGTERM');
     }
@@ -52,13 +65,21 @@ export async function benchConcurrency(ctx: BenchContext, opts: ConcurrencyOptio
       const r = await round(ctx, k, opts.timeScale);
       rounds.push(r);
       ctx.log(`  K=${k} run ${i + 1}/${opts.runs}: wall ${(r.wallMs / 1000).toFixed(1)} s, worker peak RSS ${r.peakRssMB.toFixed(0)} MB, ` +
-        `${r.failures} failures${r.firstError ? ` (${r.firstError.split('\n')[0]})` : ''}`);
+        `${r.failures} failures${r.firstError ? ` (${r.firstError.split('\n')[0]})` : ''}; CPU s: worker ${r.cpu.worker.toFixed(1)}, ` +
+        `hosts ${r.cpu.hosts.toFixed(1)}, server ${r.cpu.server.toFixed(1)}`);
     }
     wall.set(k, rounds.map((r) => r.wallMs));
     worstRss = Math.max(worstRss, ...rounds.map((r) => r.peakRssMB));
     out.figures[`concurrency: wall, K=${k}`] = summarize(rounds.map((r) => r.wallMs), 'ms', `${k} deploys, one worker, lab timeScale ${opts.timeScale}`);
     out.figures[`concurrency: worker peak RSS, K=${k}`] = summarize(rounds.map((r) => r.peakRssMB), 'MB');
     out.figures[`concurrency: failures, K=${k}`] = summarize(rounds.map((r) => r.failures), 'failures');
+    // Where the time went: per deploy, by process, and the round's CPU demand against what the cores could give.
+    const perDeploy = (f: (r: Round) => number) => rounds.map((r) => f(r) / k);
+    out.figures[`concurrency: worker CPU per deploy, K=${k}`] = summarize(perDeploy((r) => r.cpu.worker * 1000), 'ms', 'the orchestrator: activities, SSH and API clients, workflow thread');
+    out.figures[`concurrency: simulated hosts' CPU per deploy, K=${k}`] = summarize(perDeploy((r) => r.cpu.hosts * 1000), 'ms', 'the labs (and the bench client), same process');
+    out.figures[`concurrency: Temporal server CPU per deploy, K=${k}`] = summarize(perDeploy((r) => r.cpu.server * 1000), 'ms', 'the dev server');
+    out.figures[`concurrency: CPU busy / (cores x wall), K=${k}`] = summarize(
+      rounds.map((r) => (r.cpu.worker + r.cpu.hosts + r.cpu.server) / (cpus().length * (r.wallMs / 1000))), 'x', 'near 1: the round was CPU-bound');
     out.targets.push(checkTarget({ figure: `concurrency: failures, K=${k}`, op: '<=', limit: 0, unit: 'failures' }, out.figures[`concurrency: failures, K=${k}`]));
   }
   const one = wall.get(1) ?? [];
