@@ -19,7 +19,8 @@ export interface WorkerSetup {
  * Node flags the pve-vllm worker runs with (bin/pve-vllm's shebang; the bench spawns its worker with them too).
  * V8 otherwise lets garbage grow toward a limit sized from the machine's memory: at 50 concurrent deploys the
  * worker's heap peaked at ~270 MB of which ~90 MB was live; capped, the peak RSS fell from ~530 to ~360 MB with
- * no loss of throughput (`npm run bench -- --only concurrency`). Tighter caps made GC eat the CPU. The young
+ * no loss of throughput (`npm run bench -- --only concurrency`). (Tighter caps once seemed to make GC eat the CPU:
+ * it was the sticky cache shrinking with the heap limit, see WORKFLOW_CACHE_SIZE; they now save little.) The young
  * generation is capped too (12 MB semi-spaces, default 16): the workflow thread's isolate has one of its own,
  * so that is ~20 MB less; at 8 MB the extra scavenges cost ~3 s of a 22 s round.
  */
@@ -32,6 +33,14 @@ export const WORKER_NODE_FLAGS = ['--max-old-space-size=256', '--max-semi-space-
  */
 export const WORKER_ENV: Record<string, string> = { MALLOC_ARENA_MAX: '2' };
 
+/**
+ * Running deploys kept in the worker's sticky cache. The SDK derives its default from the V8 heap limit (60 at
+ * our 256 MB cap, 23 at 192 MB, 10 below ~215 MB), and a deploy that falls out of the cache is replayed from its
+ * whole history at its next workflow task: at 50 concurrent deploys a 192 MB cap doubled the worker's CPU that
+ * way (it looked like GC). A cached deploy costs ~0.25 MB in the workflow thread.
+ */
+export const WORKFLOW_CACHE_SIZE = 200;
+
 export async function createDeployWorker(s: WorkerSetup): Promise<{ worker: Worker; deps: ActivityDeps }> {
   const deps = s.deps ?? createActivityDeps();
   const worker = await Worker.create({
@@ -41,6 +50,7 @@ export async function createDeployWorker(s: WorkerSetup): Promise<{ worker: Work
     ...(s.workflowBundle ? { workflowBundle: s.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
     activities: createActivities(deps),
     maxConcurrentActivityTaskExecutions: s.maxConcurrentActivityTaskExecutions ?? 100,
+    maxCachedWorkflows: WORKFLOW_CACHE_SIZE,
     shutdownGraceTime: (s.shutdownGraceTime ?? '30s') as `${number}s`,
   });
   return { worker, deps };

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { sharedServerAddress, workflowBundlePath } from '../harness/temporal';
+import { createDeployWorker, WORKFLOW_CACHE_SIZE } from '../../src/worker';
 
 describe('platform', () => {
   let connection: NativeConnection;
@@ -44,5 +45,15 @@ describe('platform', () => {
     });
     await client.connection.close();
     await deps.ssh.close();
+  });
+  it('keeps a fixed number of running deploys in the worker cache, not the SDK default that follows the heap limit', async () => {
+    const { worker, deps } = await createDeployWorker({ connection, namespace: 'default', taskQueue: `platform-cache-${Date.now()}`, workflowBundle: { codePath: workflowBundlePath() } });
+    try {
+      expect(worker.options.maxCachedWorkflows).toBe(WORKFLOW_CACHE_SIZE);
+      expect(WORKFLOW_CACHE_SIZE).toBeGreaterThanOrEqual(50);
+    } finally {
+      await worker.runUntil(async () => undefined);
+      await deps.ssh.close();
+    }
   });
 });
