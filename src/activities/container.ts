@@ -2,7 +2,7 @@
 import { Context } from '@temporalio/activity';
 import type { DeployConfig } from '../config/schema';
 import type { Changed, GpuInContainerEvidence, ImagePullResult, UndoResult, VllmLaunch } from './contract';
-import { ActivityDeps, CommandFailedError, Host, permanent, reportProgress } from './deps';
+import { ActivityDeps, CommandFailedError, Host, lookAgain, permanent, reportProgress } from './deps';
 import { parseGpuQuery } from './parse';
 
 export const VLLM_DIR = '/opt/vllm';
@@ -39,18 +39,21 @@ export function createContainerActivities(deps: ActivityDeps) {
 
     async verifyGpuInContainer(cfg: DeployConfig, vmid: number): Promise<GpuInContainerEvidence> {
       const host = h(cfg);
-      const q = await gpuQuery(host, vmid);
-      const text = `${q.stdout}${q.stderr}`.trim();
-      if (text.includes(NVML_MISMATCH)) {
-        throw permanent(
-          `checkpoint 3 failed: nvidia-smi in CT ${vmid}: "${NVML_MISMATCH}". The CT's userspace driver differs from the host's kernel module ` +
-            'and reinstalling it did not help: install the host driver version in the CT (NVIDIA .run with --no-kernel-module) or reboot the host after a driver upgrade.',
-          'DriverMismatch',
-        );
-      }
-      const gpu = q.code === 0 ? parseGpuQuery(q.stdout) : null;
-      if (!gpu) throw permanent(`checkpoint 3 failed: nvidia-smi in CT ${vmid} exited ${q.code}: ${text.slice(0, 300)}`, 'CheckpointFailed');
-      return { gpuName: gpu.name, memoryTotalMiB: gpu.memoryTotalMiB, driverVersion: gpu.driverVersion, evidence: `pct exec ${vmid} -- nvidia-smi: ${gpu.name}, ${gpu.memoryTotalMiB} MiB, driver ${gpu.driverVersion}` };
+      return lookAgain<GpuInContainerEvidence>(async () => {
+        const q = await gpuQuery(host, vmid);
+        const text = `${q.stdout}${q.stderr}`.trim();
+        if (text.includes(NVML_MISMATCH)) {
+          // Does not heal by waiting.
+          throw permanent(
+            `checkpoint 3 failed: nvidia-smi in CT ${vmid}: "${NVML_MISMATCH}". The CT's userspace driver differs from the host's kernel module ` +
+              'and reinstalling it did not help: install the host driver version in the CT (NVIDIA .run with --no-kernel-module) or reboot the host after a driver upgrade.',
+            'DriverMismatch',
+          );
+        }
+        const gpu = q.code === 0 ? parseGpuQuery(q.stdout) : null;
+        if (!gpu) return { notYet: `checkpoint 3 failed: nvidia-smi in CT ${vmid} exited ${q.code}: ${text.slice(0, 300)}` };
+        return { ok: { gpuName: gpu.name, memoryTotalMiB: gpu.memoryTotalMiB, driverVersion: gpu.driverVersion, evidence: `pct exec ${vmid} -- nvidia-smi: ${gpu.name}, ${gpu.memoryTotalMiB} MiB, driver ${gpu.driverVersion}` } };
+      });
     },
 
     async ensureDocker(cfg: DeployConfig, vmid: number): Promise<Changed> {

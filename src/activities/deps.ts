@@ -1,6 +1,6 @@
 // What activities receive from the composition root (worker.ts): clients built from factories, so tests and
 // the demo hand in the same adapters pointed elsewhere. Secrets are resolved here, inside the worker only.
-import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
+import { ApplicationFailure, Context, heartbeat, sleep } from '@temporalio/activity';
 import type { DeployConfig } from '../config/schema';
 import { resolveSecret } from '../config/load';
 import { SshPool, type ExecOptions, type ExecResult, type SshSession } from '../adapters/ssh';
@@ -156,6 +156,25 @@ export class CommandFailedError extends Error {
     super(`\`${command.slice(0, 160)}\` exited ${result.code}: ${(result.stderr || result.stdout).trim().split('\n').slice(-3).join(' | ').slice(0, 400)}`);
     this.name = 'CommandFailedError';
   }
+}
+
+/** How often a checkpoint looks before it fails, and how long it waits between looks. */
+export const CHECKPOINT_LOOKS = { tries: 3, gapMs: 2000 };
+
+/**
+ * A checkpoint that looks again before failing: the host can be a moment behind the step before it (a file
+ * written by an attempt that timed out on a starved worker, a driver node appearing after the CT started).
+ * `look` returns the evidence, or why it is not there yet; the last reason fails the run, for good.
+ */
+export async function lookAgain<T>(look: () => Promise<{ ok: T } | { notYet: string }>): Promise<T> {
+  let reason = '';
+  for (let i = 1; i <= CHECKPOINT_LOOKS.tries; i++) {
+    const r = await look();
+    if ('ok' in r) return r.ok;
+    reason = r.notYet;
+    if (i < CHECKPOINT_LOOKS.tries) await sleep(CHECKPOINT_LOOKS.gapMs);
+  }
+  throw permanent(`${reason} (looked ${CHECKPOINT_LOOKS.tries} times, ${CHECKPOINT_LOOKS.gapMs / 1000} s apart)`, 'CheckpointFailed');
 }
 
 /** A permanent problem the user must fix; the message carries the remedy. */

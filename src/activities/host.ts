@@ -11,7 +11,7 @@ import type {
   RepoResult,
   UndoResult,
 } from './contract';
-import { ActivityDeps, Host, permanent } from './deps';
+import { ActivityDeps, Host, lookAgain, permanent } from './deps';
 import { parseDriverVersion, parseLspciDriver, parseProcDevices, shortBdf } from './parse';
 
 /** Pinned like everything else: the version the design document ran. */
@@ -132,17 +132,18 @@ export function createHostActivities(deps: ActivityDeps) {
 
     async verifyAdminAccess(cfg: DeployConfig): Promise<AccessEvidence> {
       const admin = h(cfg).admin();
-      const who = await admin.exec(['id', '-un']);
-      const sudo = await admin.exec(['sudo', '-n', 'true']);
-      const whoami = who.stdout.trim();
-      if (who.code !== 0 || whoami !== cfg.admin.user || sudo.code !== 0) {
-        throw permanent(
-          `checkpoint 1 failed: ssh ${cfg.admin.user}@${cfg.proxmox.host}: id -un -> "${whoami}" (exit ${who.code}); ` +
-            `sudo -n true -> exit ${sudo.code} ${sudo.stderr.trim()}`,
-          'CheckpointFailed',
-        );
-      }
-      return { whoami, sudoExitCode: sudo.code, evidence: `ssh ${whoami}@${cfg.proxmox.host}: id -un -> ${whoami}; sudo -n true -> exit 0` };
+      return lookAgain<AccessEvidence>(async () => {
+        const who = await admin.exec(['id', '-un']);
+        const sudo = await admin.exec(['sudo', '-n', 'true']);
+        const whoami = who.stdout.trim();
+        if (who.code !== 0 || whoami !== cfg.admin.user || sudo.code !== 0) {
+          return {
+            notYet: `checkpoint 1 failed: ssh ${cfg.admin.user}@${cfg.proxmox.host}: id -un -> "${whoami}" (exit ${who.code}); ` +
+              `sudo -n true -> exit ${sudo.code} ${sudo.stderr.trim()}`,
+          };
+        }
+        return { ok: { whoami, sudoExitCode: sudo.code, evidence: `ssh ${whoami}@${cfg.proxmox.host}: id -un -> ${whoami}; sudo -n true -> exit 0` } };
+      });
     },
 
     async removeAdminUser(cfg: DeployConfig): Promise<UndoResult> {

@@ -2,7 +2,7 @@
 // non-retryable failures; checked in Temporal's MockActivityEnvironment.
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { instrument, reportProgress } from '../../src/activities/deps';
+import { CHECKPOINT_LOOKS, instrument, lookAgain, reportProgress } from '../../src/activities/deps';
 import { HostKeyMismatchError, SshConnectionError } from '../../src/adapters/errors';
 
 describe('instrument()', () => {
@@ -48,3 +48,42 @@ describe('instrument()', () => {
     expect((err as Error).name).toBe('SshConnectionError');
   });
 });
+
+describe('lookAgain() (checkpoints)', () => {
+  it('passes on a later look when the host catches up', async () => {
+    const looks: number[] = [];
+    const started = Date.now();
+    const got = await new MockActivityEnvironment().run(() =>
+      lookAgain(async () => {
+        looks.push(Date.now() - started);
+        return looks.length < 2 ? { notYet: 'sudo -n true -> exit 1' } : { ok: 'evidence' };
+      }),
+    );
+    expect(got).toBe('evidence');
+    expect(looks).toHaveLength(2);
+    expect(looks[1]! - looks[0]!).toBeGreaterThanOrEqual(CHECKPOINT_LOOKS.gapMs - 50);
+  });
+
+  it('fails for good with the last reason after its looks', async () => {
+    let n = 0;
+    const err = (await new MockActivityEnvironment()
+      .run(() => lookAgain(async () => ({ notYet: `checkpoint 1 failed: look ${++n}` })))
+      .catch((e: unknown) => e)) as ApplicationFailure;
+    expect(n).toBe(CHECKPOINT_LOOKS.tries);
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    expect(err.nonRetryable).toBe(true);
+    expect(err.type).toBe('CheckpointFailed');
+    expect(err.message).toContain(`checkpoint 1 failed: look ${CHECKPOINT_LOOKS.tries}`);
+    expect(err.message).toContain(`looked ${CHECKPOINT_LOOKS.tries} times`);
+  }, 15_000);
+
+  it('stops looking when the activity is cancelled', async () => {
+    const env = new MockActivityEnvironment();
+    let n = 0;
+    const run = env.run(() => lookAgain(async () => ({ notYet: `look ${++n}` })));
+    setTimeout(() => env.cancel(), 200);
+    await expect(run).rejects.toThrow();
+    expect(n).toBe(1);
+  });
+});
+
