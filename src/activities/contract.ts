@@ -64,16 +64,9 @@ export interface OpenwebuiAssessment {
   reasons: string[];
 }
 
-/** A guest config as PVE returns it, used to restore it exactly. */
-export type GuestConfigSnapshot = Record<string, string | number>;
-
 export interface ContainerResult extends Changed {
   vmid: number;
   created: boolean;
-  /** the config before this run touched it (for reuse/reconcile undo); absent when created */
-  before?: GuestConfigSnapshot;
-  /** raw /etc/pve/lxc/<id>.conf before this run touched it */
-  beforeRaw?: string;
 }
 
 export interface VmGpuRelease extends Changed {
@@ -88,9 +81,8 @@ export interface HostDriverResult extends Changed {
   nouveauBlacklisted: boolean;
 }
 
-export interface PassthroughResult extends Changed {
-  beforeRaw: string;
-}
+/** An existing CT's passthrough is undone by the config the workflow read before step 5 touched it. */
+export type PassthroughResult = Changed;
 
 export interface GpuInContainerEvidence {
   gpuName: string;
@@ -126,7 +118,6 @@ export interface ServingEvidence {
 export interface FrontendResult extends Changed {
   frontend: 'openwebui' | 'comfyui';
   beforeRaw?: string;
-  before?: GuestConfigSnapshot;
 }
 
 export interface ReachEvidence {

@@ -62,15 +62,14 @@ export function createProxmoxActivities(deps: ActivityDeps) {
         }
         return { changed: true, vmid, created: true };
       }
-      // Reuse: reconcile what the config asks for, keep everything else as it is.
-      const beforeRaw = (await host.read(confPath(vmid))) ?? '';
+      // Reuse: reconcile what the config asks for, keep everything else as it is (its undo: readGuestConfig first).
       const current = (await api.get(`/nodes/${host.node}/lxc/${vmid}/config`)) as Cfg & { digest: string };
       const update: Cfg = {};
       for (const [k, val] of Object.entries(want)) if (String(current[k]) !== String(val)) update[k] = val;
       if (!String(current.features ?? '').includes('nesting=1')) update.features = mergeFeatures(String(current.features ?? ''), { nesting: '1' });
       if (Object.keys(update).length === 0) return { changed: false, vmid, created: false };
       await api.put(`/nodes/${host.node}/lxc/${vmid}/config`, { ...update, digest: current.digest });
-      return { changed: true, vmid, created: false, beforeRaw };
+      return { changed: true, vmid, created: false };
     },
 
     async destroyContainer(cfg: DeployConfig, vmid: number): Promise<UndoResult> {
@@ -152,13 +151,12 @@ export function createProxmoxActivities(deps: ActivityDeps) {
 
     async ensureGpuPassthrough(cfg: DeployConfig, vmid: number, majors: HostDriverResult['majors']): Promise<PassthroughResult> {
       const host = h(cfg);
-      const beforeRaw = (await host.read(confPath(vmid))) ?? '';
-      const parts = splitConfigFile(beforeRaw);
+      const parts = splitConfigFile((await host.read(confPath(vmid))) ?? '');
       const wantLines = passthroughLines(majors);
       const features = parts.options.find(([k]) => k === 'features')?.[1] ?? '';
       const wantFeatures = mergeFeatures(features, { nesting: '1', keyctl: '1' });
       const missing = wantLines.filter(([k, v]) => !parts.lxc.some(([k2, v2]) => k2 === k && v2 === v));
-      if (missing.length === 0 && wantFeatures === features) return { changed: false, beforeRaw };
+      if (missing.length === 0 && wantFeatures === features) return { changed: false };
       // Raw lxc.* keys and keyctl are root-only in PVE: edit the config file as root over SSH.
       const opts = parts.options.filter(([k]) => k !== 'features');
       opts.push(['features', wantFeatures]);
@@ -167,7 +165,7 @@ export function createProxmoxActivities(deps: ActivityDeps) {
       const wasRunning = await stopCt(host, vmid);
       await host.write(confPath(vmid), raw, '0640');
       if (wasRunning) await task(host, await host.api().post(`/nodes/${host.node}/lxc/${vmid}/status/start`, {}));
-      return { changed: true, beforeRaw };
+      return { changed: true };
     },
 
     async ensureContainerRunning(cfg: DeployConfig, vmid: number): Promise<Changed> {
