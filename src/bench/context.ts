@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { startDevServer, type DevServer } from '../temporal/dev-server';
-import { bundleWorkflows } from '../worker';
+import { bundleWorkflows, connectWorker } from '../worker';
 
 export interface BenchContext {
   server: DevServer;
@@ -23,7 +23,7 @@ export interface BenchContext {
 export async function startBenchContext(log: (line: string) => void): Promise<BenchContext> {
   const server = await startDevServer({ log: (l) => log(`[temporal] ${l}`) });
   const connection = await Connection.connect({ address: server.address });
-  const nc = await NativeConnection.connect({ address: server.address });
+  const nc = await connectWorker({ address: server.address });
   let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
   const deployBundle = (): Promise<WorkflowBundleWithSourceMap> => (bundle ??= bundleWorkflows());
   const dir = mkdtempSync(join(tmpdir(), 'pve-vllm-bench-'));

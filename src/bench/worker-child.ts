@@ -1,8 +1,8 @@
 // A deploy worker in its own process, for the bench's concurrency (its peak RSS alone) and recovery (SIGKILL)
 // items: `node lib/bench/worker-child.js <address> <taskQueue> <bundlePath>`. Prints `ready` once polling.
 // Nothing secret is in argv: the deploy config's secrets are { file } references read inside activities.
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { createDeployWorker } from '../worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { connectWorker, createDeployWorker } from '../worker';
 
 async function main(): Promise<void> {
   const [address, taskQueue, codePath] = process.argv.slice(2);
@@ -11,7 +11,7 @@ async function main(): Promise<void> {
     logger: new DefaultLogger('ERROR', ({ message }) => process.stderr.write(`[child worker] ${message}\n`)),
     shutdownSignals: ['SIGTERM', 'SIGINT'],
   });
-  const connection = await NativeConnection.connect({ address });
+  const connection = await connectWorker({ address });
   const { worker, deps } = await createDeployWorker({
     connection,
     namespace: 'default',

@@ -1,6 +1,6 @@
 // `pve-vllm worker`: polls the task queue; on SIGINT/SIGTERM stops polling and lets in-flight activities drain.
-import { NativeConnection, Runtime } from '@temporalio/worker';
-import { createDeployWorker } from '../worker';
+import { Runtime } from '@temporalio/worker';
+import { connectWorker, createDeployWorker } from '../worker';
 import { TemporalFlags, connectionOptions } from './connection';
 import { EXIT_OK } from './exit';
 import type { Io } from './run-commands';
@@ -9,7 +9,7 @@ export async function workerCommand(f: TemporalFlags & { maxConcurrentActivities
   // The SDK's runtime turns SIGINT/SIGTERM into a graceful worker shutdown (shutdownGraceTime below).
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
   const opts = connectionOptions(f);
-  const connection = await NativeConnection.connect({ address: opts.address, tls: opts.tls, apiKey: f.apiKey });
+  const connection = await connectWorker({ address: opts.address, tls: opts.tls, apiKey: f.apiKey });
   const { worker, deps } = await createDeployWorker({
     connection,
     namespace: f.namespace,

@@ -2,8 +2,8 @@
 //   node lib/reliability/worker-proc.js --address 127.0.0.1:PORT --task-queue Q --bundle /path/to/bundle.js
 // It is the production composition (createDeployWorker with real adapters); secrets come from the { file }
 // references of the config inside the workflow input, never from argv. Prints `worker-ready` once polling.
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { createDeployWorker } from '../worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { connectWorker, createDeployWorker } from '../worker';
 
 export const READY_LINE = 'worker-ready';
 
@@ -23,7 +23,7 @@ async function main(argv: string[]): Promise<void> {
   Runtime.install({
     logger: new DefaultLogger('INFO', ({ level, message, meta }) => process.stderr.write(`[worker ${level}] ${message}${meta ? ` ${JSON.stringify(meta)}` : ''}\n`)),
   });
-  const connection = await NativeConnection.connect({ address });
+  const connection = await connectWorker({ address });
   const { worker, deps } = await createDeployWorker({ connection, namespace: 'default', taskQueue, workflowBundle: { codePath: bundle }, shutdownGraceTime: '5s' });
   const running = worker.run();
   process.stdout.write(`${READY_LINE} pid=${process.pid}\n`);

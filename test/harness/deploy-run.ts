@@ -6,6 +6,7 @@ import { Client, Connection, WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import { createActivityDeps, ActivityDeps } from '../../src/activities/deps';
+import { connectWorker } from '../../src/worker';
 import { loadConfig } from '../../src/config/load';
 import type { DeployConfig } from '../../src/config/schema';
 import { finalProgress } from '../../src/cli/report';
@@ -38,7 +39,7 @@ let seq = 0;
 
 export async function withClient<T>(fn: (client: Client, nc: NativeConnection) => Promise<T>, address = sharedServerAddress()): Promise<T> {
   const connection = await Connection.connect({ address });
-  const nc = await NativeConnection.connect({ address });
+  const nc = await connectWorker({ address });
   try {
     return await fn(new Client({ connection }), nc);
   } finally {

@@ -98,6 +98,8 @@ function handle(req: IncomingMessage, res: ServerResponse, body: string): void {
       return fail(res, 500, "Configuration file 'nodes/pve/lxc/999.conf' does not exist");
     case 'GET /api2/json/nodes/pve/busy':
       return fail(res, 500, 'got timeout');
+    case 'GET /api2/json/nodes/pve/hang':
+      return; // never answers: the client's query timeout must end the request
     case 'POST /api2/json/nodes/pve/lxc':
       // the connection dies after the request arrived: the client must not send it again
       req.socket.destroy();
@@ -253,6 +255,25 @@ describe('requests and errors', () => {
     expect(err.name).toBe('PveConnectionError');
     expect(err.retryable).toBe(true);
     expect(seen.filter((s) => s.path === '/api2/json/nodes/pve/lxc').length).toBe(before + 1);
+  });
+
+  it('ends a request that gets no answer after its query timeout, as a retryable connection error', async () => {
+    const c = createPveClient({ host: '127.0.0.1', port, tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET, tls: { fingerprint: leafFingerprint } }, 'token', { queryTimeoutMs: 150 });
+    clients.push(c);
+    const t0 = Date.now();
+    const err = await caught(c.get('/nodes/pve/hang'));
+    expect(err.name).toBe('PveConnectionError');
+    expect(err.message).toMatch(/timed out/);
+    expect(err.retryable).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    // the client is still usable afterwards
+    await expect(c.get('/version')).resolves.toMatchObject({ version: '8.2.4' });
+  });
+
+  it('reads the reason phrase and the JSON body of a response whole', async () => {
+    await expect(client({ fingerprint: leafFingerprint }).get('/version')).resolves.toEqual({ version: '8.2.4', release: '8.2', repoid: 'faa83925c9641325' });
+    const err = await caught(client({ fingerprint: leafFingerprint }).get('/nodes/pve/lxc/999/config'));
+    expect(err.message).toContain("Configuration file 'nodes/pve/lxc/999.conf' does not exist");
   });
 
   it('rejects paths that would escape /api2/json', async () => {
