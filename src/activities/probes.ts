@@ -75,7 +75,9 @@ export function createProbeActivities(deps: ActivityDeps) {
           const ps = await host.ct(vmid, ['docker', 'compose', '-f', COMPOSE, 'ps', '--all', '--format', 'json']);
           if (ps.code === 0 && /"State":"(exited|dead|restarting)"/.test(ps.stdout)) {
             const logs = await host.ct(vmid, ['docker', 'compose', '-f', COMPOSE, 'logs', '--no-color', '--tail', '200']);
-            const causes = classifyVllmLog(`${logs.stdout}\n${logs.stderr}`);
+            // vLLM prints its arguments at start-up, --api-key in clear text: nothing of the log reaches history unmasked.
+            const logText = withoutSecret(`${logs.stdout}\n${logs.stderr}`, key);
+            const causes = classifyVllmLog(logText);
             const first = causes[0];
             return {
               ok: false,
@@ -83,7 +85,7 @@ export function createProbeActivities(deps: ActivityDeps) {
               evidence: `vLLM exited during start-up after ${Math.round((Date.now() - started) / 1000)} s`,
               failure: first
                 ? { cause: first.cause, explanation: first.explanation, remedy: first.remedy, ...(first.estimatedMaxLen ? { estimatedMaxLen: first.estimatedMaxLen } : {}), ...(first.suggestedMaxModelLen ? { suggestedMaxModelLen: first.suggestedMaxModelLen } : {}) }
-                : { cause: 'unknown', explanation: `vLLM exited; last log line: ${lastLine(logs.stdout)}`, remedy: `read \`docker compose -f ${COMPOSE} logs\` in CT ${vmid}` },
+                : { cause: 'unknown', explanation: `vLLM exited; last log line: ${lastLine(withoutSecret(logs.stdout, key))}`, remedy: `read \`docker compose -f ${COMPOSE} logs\` in CT ${vmid}` },
             };
           }
         }
@@ -173,6 +175,11 @@ export function comfyChatGraph(baseUrl: string, apiKey: string, model: string, p
     '2': { class_type: 'OAIAPI_ChatCompletion', inputs: { client: ['1', 0], model, prompt } },
     '3': { class_type: 'PreviewAny', inputs: { source: ['2', 0] } },
   };
+}
+
+/** `text` with every occurrence of `secret` replaced by `***`. */
+export function withoutSecret(text: string, secret: string): string {
+  return secret ? text.split(secret).join('***') : text;
 }
 
 function lastLine(text: string): string {
