@@ -57,6 +57,10 @@ function configDirOf(cfg: DeployConfig): string {
 
 /** The helpers every activity file uses, bound to one deps object. */
 export class Host {
+  // One session each for the life of this Host (one activity): the key file is read once, not per command.
+  private rootSession: SshSession | undefined;
+  private adminSession: SshSession | undefined;
+
   constructor(private readonly deps: ActivityDeps, readonly cfg: DeployConfig) {}
 
   get node(): string {
@@ -65,24 +69,24 @@ export class Host {
 
   root(): SshSession {
     const c = this.cfg.proxmox;
-    return this.deps.ssh.session({
+    return (this.rootSession ??= this.deps.ssh.session({
       host: c.host,
       port: c.ssh.port,
       username: c.ssh.user,
       privateKey: this.deps.secret(this.cfg, c.ssh.privateKey),
       hostKey: c.ssh.hostKey,
-    });
+    }));
   }
 
   admin(): SshSession {
     const c = this.cfg;
-    return this.deps.ssh.session({
+    return (this.adminSession ??= this.deps.ssh.session({
       host: c.proxmox.host,
       port: c.proxmox.ssh.port,
       username: c.admin.user,
       privateKey: this.deps.secret(c, c.admin.privateKey),
       hostKey: c.proxmox.ssh.hostKey,
-    });
+    }));
   }
 
   api(as: 'token' | 'root' = 'token'): PveClient {

@@ -128,9 +128,16 @@ export class SshPool {
   // One connection per host:port:user, but never shared across a different host key pin or private key: a
   // connection verified against one pin must not serve a caller that pinned another.
   private key(t: SshTarget): string {
-    const key = createHash('sha256').update(t.privateKey).digest('hex').slice(0, 16);
-    return `${t.host}:${t.port}:${t.username}:${t.hostKey.trim()}:${key}`;
+    let k = this.keys.get(t);
+    if (k === undefined) {
+      const key = createHash('sha256').update(t.privateKey).digest('hex').slice(0, 16);
+      this.keys.set(t, (k = `${t.host}:${t.port}:${t.username}:${t.hostKey.trim()}:${key}`));
+    }
+    return k;
   }
+
+  /** Pool keys by target object: a session's commands share one target, so its key is hashed once. */
+  private readonly keys = new WeakMap<SshTarget, string>();
 
   /** Run `fn` on a ready connection, counting it as in use so the idle timer waits. */
   private async withConnection<T>(target: SshTarget, fn: (entry: PoolEntry) => Promise<T>): Promise<T> {
