@@ -8,6 +8,13 @@ import { parseGpuQuery } from './parse';
 export const VLLM_DIR = '/opt/vllm';
 const COMPOSE = `${VLLM_DIR}/docker-compose.yml`;
 const ENV_FILE = `${VLLM_DIR}/.env`;
+/**
+ * What the vLLM service was before a run changed it: copies of its compose file and .env (root-only, on the CT,
+ * never in history) and `state`: `<runId> <running|stopped> <files|none> [restored]`, written last.
+ */
+const BEFORE_DIR = `${VLLM_DIR}/.pve-vllm-before`;
+const BEFORE_STATE = `${BEFORE_DIR}/state`;
+const VLLM_FILES = ['docker-compose.yml', '.env'];
 const TOOLKIT_CONFIG = '/etc/nvidia-container-runtime/config.toml';
 const NVML_MISMATCH = 'Failed to initialize NVML: Driver/library version mismatch';
 const APT = { timeoutMs: 1_200_000 };
@@ -137,27 +144,56 @@ export function createContainerActivities(deps: ActivityDeps) {
 
     async ensureVllmService(cfg: DeployConfig, vmid: number, launch: VllmLaunch): Promise<Changed> {
       const host = h(cfg);
+      const run = thisRun();
       const compose = composeFile(cfg, launch);
       const env = envFile(host, cfg);
-      const sameCompose = (await host.ctRead(vmid, COMPOSE)) === compose;
-      const sameEnv = (await host.ctRead(vmid, ENV_FILE)) === env;
-      const ps = await host.ct(vmid, ['docker', 'compose', '-f', COMPOSE, 'ps', '--format', 'json']);
-      const running = ps.code === 0 && /"State":"running"/.test(ps.stdout);
-      if (sameCompose && sameEnv && running) return { changed: false };
-      await host.ctMust(vmid, ['mkdir', '-p', VLLM_DIR]);
-      if (!sameEnv) await host.ctWrite(vmid, ENV_FILE, env, '0600');
-      if (!sameCompose) await host.ctWrite(vmid, COMPOSE, compose);
+      const oldCompose = await host.ctRead(vmid, COMPOSE);
+      const oldEnv = await host.ctRead(vmid, ENV_FILE);
+      const running = await vllmRunning(host, vmid);
+      // Saved by an earlier attempt of this run: then that attempt may have changed the service already.
+      const ours = parseBefore(await host.ctRead(vmid, BEFORE_STATE))?.run === run;
+      if (oldCompose === compose && oldEnv === env && running) return { changed: ours };
+      if (!ours) {
+        // Copies first, the state line last: a state line naming this run means the copies are whole.
+        const files = VLLM_FILES.map((f) => `if [ -e ${VLLM_DIR}/${f} ]; then cp -p ${VLLM_DIR}/${f} ${BEFORE_DIR}/${f}; fi`).join('; ');
+        await host.ctMust(vmid, ['sh', '-c', `set -e; mkdir -p ${VLLM_DIR}; install -d -m 0700 ${BEFORE_DIR}; rm -f ${[...VLLM_FILES, 'state'].map((f) => `${BEFORE_DIR}/${f}`).join(' ')}; ${files}`]);
+        const had = oldCompose !== undefined || oldEnv !== undefined;
+        await host.ctWrite(vmid, BEFORE_STATE, `${run} ${running ? 'running' : 'stopped'} ${had ? 'files' : 'none'}\n`, '0600');
+      }
+      if (oldEnv !== env) await host.ctWrite(vmid, ENV_FILE, env, '0600');
+      if (oldCompose !== compose) await host.ctWrite(vmid, COMPOSE, compose);
       await host.ctMust(vmid, ['docker', 'compose', '-f', COMPOSE, 'up', '-d'], { timeoutMs: 600_000 });
       return { changed: true };
     },
 
+    /**
+     * Undo of ensureVllmService (the name is kept so that recorded histories replay): puts the service back as
+     * this run found it — the previous compose and .env, running again if they were, or no vLLM at all. A
+     * failed model switch leaves the old model serving. Without a saved state of this run, it only stops vLLM.
+     */
     async stopVllmService(cfg: DeployConfig, vmid: number): Promise<UndoResult> {
       const host = h(cfg);
-      if ((await host.ctRead(vmid, COMPOSE)) === undefined) return { changed: false, detail: 'no vLLM compose file' };
-      const ps = await host.ct(vmid, ['docker', 'compose', '-f', COMPOSE, 'ps', '--format', 'json']);
-      if (ps.code !== 0 || ps.stdout.trim() === '') return { changed: false, detail: 'vLLM not running' };
-      await host.ctMust(vmid, ['docker', 'compose', '-f', COMPOSE, 'down']);
-      return { changed: true, detail: `vLLM stopped in CT ${vmid}` };
+      const before = parseBefore(await host.ctRead(vmid, BEFORE_STATE));
+      if (!before || before.run !== thisRun()) {
+        if ((await host.ctRead(vmid, COMPOSE)) === undefined) return { changed: false, detail: 'no vLLM compose file' };
+        if (!(await vllmRunning(host, vmid, true))) return { changed: false, detail: 'vLLM not running' };
+        await host.ctMust(vmid, ['docker', 'compose', '-f', COMPOSE, 'down']);
+        return { changed: true, detail: `vLLM stopped in CT ${vmid}` };
+      }
+      if (before.restored) return { changed: false, detail: `vLLM in CT ${vmid} already as it was` };
+      if ((await host.ctRead(vmid, COMPOSE)) !== undefined && (await vllmRunning(host, vmid, true))) {
+        await host.ctMust(vmid, ['docker', 'compose', '-f', COMPOSE, 'down']);
+      }
+      const files = VLLM_FILES.map((f) => `rm -f ${VLLM_DIR}/${f}; if [ -e ${BEFORE_DIR}/${f} ]; then cp -p ${BEFORE_DIR}/${f} ${VLLM_DIR}/${f}; fi`).join('; ');
+      await host.ctMust(vmid, ['sh', '-c', `set -e; ${files}`]);
+      if (before.running && before.hadFiles) await host.ctMust(vmid, ['docker', 'compose', '-f', COMPOSE, 'up', '-d'], { timeoutMs: 600_000 });
+      await host.ctWrite(vmid, BEFORE_STATE, `${before.run} ${before.running ? 'running' : 'stopped'} ${before.hadFiles ? 'files' : 'none'} restored\n`, '0600');
+      const detail = !before.hadFiles
+        ? `vLLM removed from CT ${vmid} (it had none before)`
+        : before.running
+          ? `vLLM in CT ${vmid} back on its previous compose file, started again`
+          : `vLLM in CT ${vmid} stopped, its previous compose file put back`;
+      return { changed: true, detail };
     },
   };
 }
@@ -196,6 +232,31 @@ export function composeFile(cfg: DeployConfig, l: VllmLaunch): string {
     ...args.map((a) => `      - ${JSON.stringify(a)}`),
     '',
   ].join('\n');
+}
+
+/** This workflow run: what ties a saved "before" to the run that saved it. */
+function thisRun(): string {
+  return Context.current().info.workflowExecution?.runId ?? '';
+}
+
+/** Whether the vLLM service has a container that is running (or, with `any`, that exists at all). */
+async function vllmRunning(host: Host, vmid: number, any = false): Promise<boolean> {
+  const ps = await host.ct(vmid, ['docker', 'compose', '-f', COMPOSE, 'ps', '--format', 'json']);
+  if (ps.code !== 0) return false;
+  return any ? ps.stdout.trim() !== '' : /"State":"running"/.test(ps.stdout);
+}
+
+interface VllmBefore {
+  run: string;
+  running: boolean;
+  hadFiles: boolean;
+  restored: boolean;
+}
+
+function parseBefore(text: string | undefined): VllmBefore | undefined {
+  const m = /^(\S+) (running|stopped) (files|none)( restored)?\n?$/.exec(text ?? '');
+  if (!m) return undefined;
+  return { run: m[1] as string, running: m[2] === 'running', hadFiles: m[3] === 'files', restored: m[4] !== undefined };
 }
 
 /** vLLM reads VLLM_API_KEY itself; HF_TOKEN lets it fetch gated models. Mode 0600 in the CT. */

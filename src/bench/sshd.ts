@@ -25,6 +25,15 @@ function ensureBenchUser(): void {
   execFileSync('usermod', ['-p', '*', BENCH_USER]);
 }
 
+/** The bench's login exists only while its sshd runs. */
+function removeBenchUser(): void {
+  try {
+    execFileSync('userdel', ['-r', BENCH_USER], { stdio: 'pipe' });
+  } catch {
+    // already gone
+  }
+}
+
 export interface BenchSshd {
   host: '127.0.0.1';
   port: number;
@@ -121,6 +130,7 @@ export async function startBenchSshd(): Promise<BenchSshd> {
         await gone;
       }
       rmSync(dir, { recursive: true, force: true });
+      removeBenchUser();
     },
   };
 }

@@ -3,9 +3,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createActivities } from '../../src/activities';
+import { createActivityDeps } from '../../src/activities/deps';
 import type { LabState } from '../../src/lab/state';
 import type { DeployProgress } from '../../src/workflows/messages';
-import { runDeploy, withClient } from '../harness/deploy-run';
+import { labConfig, runDeploy, withClient } from '../harness/deploy-run';
 
 jest.setTimeout(240_000);
 
@@ -150,6 +153,54 @@ describe('deploy on the lab', () => {
       expect(second.progress.mutations).toBe(0);
       expect(second.lab.journal().length).toBe(journalAfterFirst);
       expect(passed(second.progress)).toEqual([1, 2, 3, 4, 5, 6]);
+    } finally {
+      await second.lab.stop();
+    }
+  });
+
+  it('leaves the old model serving when a switch to another model fails at checkpoint 4', async () => {
+    const statePath = join(mkdtempSync(join(tmpdir(), 'lab-state-')), 'lab.json');
+    const first = await runDeploy({ labState: statePath, decide: { openwebui: 'keep', frontend: 'openwebui' } });
+    expect(first.progress.status).toBe('completed');
+    const vllmOf = (r: typeof first) => r.lab.state().runtimes['117']?.docker.containers.find((c) => c.command.includes('--model'));
+    const oldModel = vllmOf(first)?.command[vllmOf(first)!.command.indexOf('--model') + 1];
+    expect(oldModel).toBeDefined();
+    await first.lab.stop();
+    const second = await runDeploy({
+      labState: statePath,
+      decide: { openwebui: 'keep', frontend: 'openwebui' },
+      configEdit: (c) => ({ ...c, model: { ...c.model, id: 'Qwen/Qwen2.5-1.5B-Instruct' } }),
+      // armed once the lab is up: the restored lab's own start of the old model must not take it
+      during: async (_handle, lab) => lab.armFault('vllm-oom'),
+    });
+    try {
+      expect(second.progress.status).toBe('compensated');
+      const undo = second.progress.compensations.find((c) => c.name === 'stop vLLM in CT 117');
+      expect(undo).toMatchObject({ outcome: 'done', detail: 'vLLM in CT 117 back on its previous compose file, started again' });
+      const c = vllmOf(second);
+      expect(c?.state).toBe('running');
+      expect(c?.command[c.command.indexOf('--model') + 1]).toBe(oldModel);
+
+      // The same activities called directly, as attempts of runs r1 and r2: a retry of r1 after its compose up
+      // (a worker killed before it could report) still reports the change, so the undo is registered; another
+      // run finds nothing to do; r1's undo puts the old model back once.
+      const deps = createActivityDeps();
+      const acts = createActivities(deps);
+      const attemptOf = (runId: string) => new MockActivityEnvironment({ workflowExecution: { workflowId: 'switch', runId } });
+      const cfg = await labConfig(second.lab);
+      const launch = { model: 'Qwen/Qwen2.5-1.5B-Instruct', servedModelName: 'Qwen/Qwen2.5-1.5B-Instruct', maxModelLen: 16384, gpuMemoryUtilization: 0.9, cpuOffloadGb: 0 };
+      try {
+        expect(await attemptOf('r1').run(acts.ensureVllmService, cfg, 117, launch)).toEqual({ changed: true });
+        expect(await attemptOf('r1').run(acts.ensureVllmService, cfg, 117, launch)).toEqual({ changed: true });
+        expect(await attemptOf('r2').run(acts.ensureVllmService, cfg, 117, launch)).toEqual({ changed: false });
+        expect(await attemptOf('r1').run(acts.stopVllmService, cfg, 117)).toMatchObject({ changed: true });
+        expect(await attemptOf('r1').run(acts.stopVllmService, cfg, 117)).toMatchObject({ changed: false });
+        const back = vllmOf(second);
+        expect(back?.state).toBe('running');
+        expect(back?.command[back.command.indexOf('--model') + 1]).toBe(oldModel);
+      } finally {
+        await deps.ssh.close();
+      }
     } finally {
       await second.lab.stop();
     }
