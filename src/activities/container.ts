@@ -169,17 +169,13 @@ export function createContainerActivities(deps: ActivityDeps) {
     /**
      * Undo of ensureVllmService (the name is kept so that recorded histories replay): puts the service back as
      * this run found it — the previous compose and .env, running again if they were, or no vLLM at all. A
-     * failed model switch leaves the old model serving. Without a saved state of this run, it only stops vLLM.
+     * failed model switch leaves the old model serving. The workflow registers it before ensureVllmService runs:
+     * without a state line of this run, this run changed nothing there, and it does nothing.
      */
     async stopVllmService(cfg: DeployConfig, vmid: number): Promise<UndoResult> {
       const host = h(cfg);
       const before = parseBefore(await host.ctRead(vmid, BEFORE_STATE));
-      if (!before || before.run !== thisRun()) {
-        if ((await host.ctRead(vmid, COMPOSE)) === undefined) return { changed: false, detail: 'no vLLM compose file' };
-        if (!(await vllmRunning(host, vmid, true))) return { changed: false, detail: 'vLLM not running' };
-        await host.ctMust(vmid, ['docker', 'compose', '-f', COMPOSE, 'down']);
-        return { changed: true, detail: `vLLM stopped in CT ${vmid}` };
-      }
+      if (!before || before.run !== thisRun()) return { changed: false, detail: `vLLM in CT ${vmid} not changed by this run` };
       if (before.restored) return { changed: false, detail: `vLLM in CT ${vmid} already as it was` };
       if ((await host.ctRead(vmid, COMPOSE)) !== undefined && (await vllmRunning(host, vmid, true))) {
         await host.ctMust(vmid, ['docker', 'compose', '-f', COMPOSE, 'down']);

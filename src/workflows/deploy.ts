@@ -400,8 +400,11 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
   }
 
   async function startVllm(ctId: number, launch: VllmLaunch) {
+    // Registered first, like the frontends' undo: a compose up that fails for good has already replaced the old
+    // service. The undo puts back what this run saved in the CT before its first change, and nothing otherwise.
+    const undo = saga.add(`stop vLLM in CT ${ctId}`, () => undoCounted(call('stopVllmService', `Stop vLLM in CT ${ctId}`, [cfg, ctId], UNDO)));
     const svc = await counted(go('ensureVllmService', `Write compose for ${launch.model} (max-model-len ${launch.maxModelLen}) and start vLLM in CT ${ctId}`, [cfg, ctId, launch]));
-    if (svc.changed) saga.add(`stop vLLM in CT ${ctId}`, () => undoCounted(call('stopVllmService', `Stop vLLM in CT ${ctId}`, [cfg, ctId], UNDO)));
+    if (!svc.changed) undo.drop();
     return go('verifyVllmServing', `Checkpoint 4: /health, then /v1/models lists ${launch.servedModelName}`, [cfg, ctId, launch], LONG);
   }
 }

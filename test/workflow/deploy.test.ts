@@ -193,6 +193,9 @@ describe('deploy on the lab', () => {
         expect(await attemptOf('r1').run(acts.ensureVllmService, cfg, 117, launch)).toEqual({ changed: true });
         expect(await attemptOf('r1').run(acts.ensureVllmService, cfg, 117, launch)).toEqual({ changed: true });
         expect(await attemptOf('r2').run(acts.ensureVllmService, cfg, 117, launch)).toEqual({ changed: false });
+        // a run that changed nothing there has nothing to undo
+        expect(await attemptOf('r2').run(acts.stopVllmService, cfg, 117)).toMatchObject({ changed: false });
+        expect(vllmOf(second)?.state).toBe('running');
         expect(await attemptOf('r1').run(acts.stopVllmService, cfg, 117)).toMatchObject({ changed: true });
         expect(await attemptOf('r1').run(acts.stopVllmService, cfg, 117)).toMatchObject({ changed: false });
         const back = vllmOf(second);
