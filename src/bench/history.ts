@@ -89,6 +89,19 @@ export function workflowWall(history: History): { start: number; end: number; ms
   return { start: at(first), end: at(last), ms: at(last) - at(first) };
 }
 
+/**
+ * The recorded start of an activity's last attempt, once it has closed (a retried activity's started event is
+ * written when it closes and carries the attempt number): undefined while it runs or if it never started.
+ */
+export function lastAttempt(history: History, type: string): { attempt: number; startedAt: number } | undefined {
+  const events = history.events ?? [];
+  const sid = events.find((e) => Number(e.eventType) === EV.ACTIVITY_SCHEDULED && e.activityTaskScheduledEventAttributes?.activityType?.name === type)?.eventId;
+  if (sid === undefined || sid === null) return undefined;
+  const started = events.find((e) => Number(e.eventType) === EV.ACTIVITY_STARTED && Number(e.activityTaskStartedEventAttributes?.scheduledEventId) === Number(sid));
+  if (!started) return undefined;
+  return { attempt: Number(started.activityTaskStartedEventAttributes?.attempt ?? 1), startedAt: at(started) };
+}
+
 /** Times of completed activities after `since` (ms epoch), in order. */
 export function completionsAfter(history: History, since: number): Array<{ at: number; type: string }> {
   const spans = activitySpans(history).filter((s) => s.outcome === 'completed' && s.closed >= since);

@@ -3,7 +3,7 @@
 import type { WorkflowHandle } from '@temporalio/client';
 import { spawnWorker, type ChildWorker } from './child';
 import { freshQueue, type BenchContext } from './context';
-import { completionsAfter, timestampMs } from './history';
+import { completionsAfter, lastAttempt, timestampMs } from './history';
 import { startBenchDeploy, startBenchLab } from './lab-deploy';
 import { checkTarget, emptySection, summarize, type Section } from './stats';
 
@@ -54,9 +54,14 @@ async function once(ctx: BenchContext, timeScale: number): Promise<Recovery> {
     await workers[0]?.kill('SIGKILL');
     const fresh = await spawnWorker(ctx, taskQueue);
     workers.push(fresh);
+    // The retry can be over in a few tens of ms (the lab finished the pull the killed worker had asked for, so
+    // `docker image inspect` finds the image): look for it among the pending activities and, once it closed,
+    // in the history, where its started event carries the attempt.
     const restarted = await until('the pull to run again', 120_000, async () => {
       const p = await pendingPull(h);
-      return p && p.attempt > 1 && p.lastStarted >= fresh.spawnedAt ? p.lastStarted : undefined;
+      if (p && p.attempt > 1 && p.lastStarted >= fresh.spawnedAt) return p.lastStarted;
+      const done = lastAttempt(await h.fetchHistory(), PULL);
+      return done && done.attempt > 1 && done.startedAt >= fresh.spawnedAt ? done.startedAt : undefined;
     });
     const next = await until('the next completed activity', 120_000, async () => completionsAfter(await h.fetchHistory(), fresh.spawnedAt)[0]);
     return {

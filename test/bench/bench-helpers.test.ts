@@ -1,7 +1,7 @@
 // The bench's arithmetic (no timing here: benchmarks are not tests).
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { activitySpans, completionsAfter, graphCriticalPath, longestChain, scheduledActivityTypes, unionMs, workflowWall, type ActivitySpan } from '../../src/bench/history';
+import { activitySpans, completionsAfter, graphCriticalPath, lastAttempt, longestChain, scheduledActivityTypes, unionMs, workflowWall, type ActivitySpan } from '../../src/bench/history';
 import { STEP_DEPENDENCIES } from '../../src/workflows/graph';
 import { median, pairedRatio, summarize, checkTarget } from '../../src/bench/stats';
 import { renderTable, summaryParagraph } from '../../src/bench/report';
@@ -117,6 +117,20 @@ describe('history reading', () => {
       { eventId: 11, type: 'ensureImagePulled', scheduled: 1500, started: undefined, closed: 2500, outcome: 'timed-out' },
     ]);
     expect(scheduledActivityTypes(history)).toEqual(['inspectHost', 'ensureImagePulled']);
+  });
+
+  it("reads the attempt and start of an activity's last attempt once it closed", () => {
+    expect(lastAttempt(history, 'inspectHost')).toEqual({ attempt: 1, startedAt: 1150 });
+    expect(lastAttempt(history, 'ensureImagePulled')).toBeUndefined(); // never started
+    expect(lastAttempt(history, 'verifyVllmServing')).toBeUndefined(); // never scheduled
+    const retried = {
+      events: [
+        { eventId: 5, eventType: 10, eventTime: ts(1100), activityTaskScheduledEventAttributes: { activityType: { name: 'ensureImagePulled' } } },
+        { eventId: 6, eventType: 11, eventTime: ts(7100), activityTaskStartedEventAttributes: { scheduledEventId: 5, attempt: 2 } },
+        { eventId: 7, eventType: 12, eventTime: ts(7150), activityTaskCompletedEventAttributes: { scheduledEventId: 5 } },
+      ],
+    } as unknown as Parameters<typeof activitySpans>[0];
+    expect(lastAttempt(retried, 'ensureImagePulled')).toEqual({ attempt: 2, startedAt: 7100 });
   });
 
   it('measures the run from start to close, and finds completions after a moment', () => {
