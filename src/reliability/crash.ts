@@ -84,11 +84,21 @@ async function killWhen(run: LiveRun, trigger: KillTrigger): Promise<string | un
       if (events && isClosed(events)) return undefined;
     } else {
       const got = await pendingActivities(run.handle).catch(() => undefined);
-      const landed = !trigger.afterOp || run.lab.journal().some((e) => e.op === trigger.afterOp);
-      if (landed && got?.pending.some((p) => p.activity === trigger.activity && p.started)) {
+      if (got?.pending.some((p) => p.activity === trigger.activity && p.started)) {
+        // The op lands in the lab's journal (this process) a moment before the activity reports, sometimes less
+        // than one look at the pending activities: watch the journal itself, closely, and kill at once.
+        let lastLook = Date.now();
+        while (trigger.afterOp && !run.lab.journal().some((e) => e.op === trigger.afterOp)) {
+          await new Promise((r) => setTimeout(r, 2));
+          if (Date.now() - lastLook < 250) continue;
+          lastLook = Date.now();
+          const now = await pendingActivities(run.handle).catch(() => undefined);
+          if ((now && !now.running) || Date.now() > deadline) return undefined; // the run ended without the op
+        }
         if (trigger.delayMs) await new Promise((r) => setTimeout(r, trigger.delayMs));
-        const still = await pendingActivities(run.handle).catch(() => undefined);
         await run.workers[0]?.kill();
+        // The server still lists a killed attempt as started; an attempt that had reported is gone from the list.
+        const still = await pendingActivities(run.handle).catch(() => undefined);
         const running = still?.pending.some((p) => p.activity === trigger.activity && p.started);
         return `during ${trigger.activity}${trigger.afterOp ? ` after ${trigger.afterOp}` : ''}${trigger.delayMs ? ` +${trigger.delayMs} ms` : ''}${running ? '' : ' (it had ended)'}`;
       }
