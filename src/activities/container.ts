@@ -155,10 +155,9 @@ export function createContainerActivities(deps: ActivityDeps) {
       if (oldCompose === compose && oldEnv === env && running) return { changed: ours };
       if (!ours) {
         // Copies first, the state line last: a state line naming this run means the copies are whole.
-        const files = VLLM_FILES.map((f) => `if [ -e ${VLLM_DIR}/${f} ]; then cp -p ${VLLM_DIR}/${f} ${BEFORE_DIR}/${f}; fi`).join('; ');
-        await host.ctMust(vmid, ['sh', '-c', `set -e; mkdir -p ${VLLM_DIR}; install -d -m 0700 ${BEFORE_DIR}; rm -f ${[...VLLM_FILES, 'state'].map((f) => `${BEFORE_DIR}/${f}`).join(' ')}; ${files}`]);
-        const had = oldCompose !== undefined || oldEnv !== undefined;
-        await host.ctWrite(vmid, BEFORE_STATE, `${run} ${running ? 'running' : 'stopped'} ${had ? 'files' : 'none'}\n`, '0600');
+        await host.ctMust(vmid, ['sh', '-c', `set -e; mkdir -p ${VLLM_DIR}; install -d -m 0700 ${BEFORE_DIR}; rm -f ${BEFORE_STATE}; ${copyVllmFiles(VLLM_DIR, BEFORE_DIR)}`]);
+        const hadFiles = oldCompose !== undefined || oldEnv !== undefined;
+        await host.ctWrite(vmid, BEFORE_STATE, formatBefore({ run, running, hadFiles, restored: false }), '0600');
       }
       if (oldEnv !== env) await host.ctWrite(vmid, ENV_FILE, env, '0600');
       if (oldCompose !== compose) await host.ctWrite(vmid, COMPOSE, compose);
@@ -177,13 +176,11 @@ export function createContainerActivities(deps: ActivityDeps) {
       const before = parseBefore(await host.ctRead(vmid, BEFORE_STATE));
       if (!before || before.run !== thisRun()) return { changed: false, detail: `vLLM in CT ${vmid} not changed by this run` };
       if (before.restored) return { changed: false, detail: `vLLM in CT ${vmid} already as it was` };
-      if ((await host.ctRead(vmid, COMPOSE)) !== undefined && (await vllmRunning(host, vmid, true))) {
-        await host.ctMust(vmid, ['docker', 'compose', '-f', COMPOSE, 'down']);
-      }
-      const files = VLLM_FILES.map((f) => `rm -f ${VLLM_DIR}/${f}; if [ -e ${BEFORE_DIR}/${f} ]; then cp -p ${BEFORE_DIR}/${f} ${VLLM_DIR}/${f}; fi`).join('; ');
-      await host.ctMust(vmid, ['sh', '-c', `set -e; ${files}`]);
+      // `docker compose ps` fails without a compose file, so this also covers "no files".
+      if (await vllmRunning(host, vmid, true)) await host.ctMust(vmid, ['docker', 'compose', '-f', COMPOSE, 'down']);
+      await host.ctMust(vmid, ['sh', '-c', `set -e; ${copyVllmFiles(BEFORE_DIR, VLLM_DIR)}`]);
       if (before.running && before.hadFiles) await host.ctMust(vmid, ['docker', 'compose', '-f', COMPOSE, 'up', '-d'], { timeoutMs: 600_000 });
-      await host.ctWrite(vmid, BEFORE_STATE, `${before.run} ${before.running ? 'running' : 'stopped'} ${before.hadFiles ? 'files' : 'none'} restored\n`, '0600');
+      await host.ctWrite(vmid, BEFORE_STATE, formatBefore({ ...before, restored: true }), '0600');
       const detail = !before.hadFiles
         ? `vLLM removed from CT ${vmid} (it had none before)`
         : before.running
@@ -247,6 +244,15 @@ interface VllmBefore {
   running: boolean;
   hadFiles: boolean;
   restored: boolean;
+}
+
+function formatBefore(b: VllmBefore): string {
+  return `${b.run} ${b.running ? 'running' : 'stopped'} ${b.hadFiles ? 'files' : 'none'}${b.restored ? ' restored' : ''}\n`;
+}
+
+/** Shell that makes `to` hold exactly the vLLM files `from` has: each copied (mode kept), or removed if absent. */
+function copyVllmFiles(from: string, to: string): string {
+  return VLLM_FILES.map((f) => `rm -f ${to}/${f}; if [ -e ${from}/${f} ]; then cp -p ${from}/${f} ${to}/${f}; fi`).join('; ');
 }
 
 function parseBefore(text: string | undefined): VllmBefore | undefined {

@@ -76,8 +76,8 @@ export function createProbeActivities(deps: ActivityDeps) {
           if (ps.code === 0 && /"State":"(exited|dead|restarting)"/.test(ps.stdout)) {
             const logs = await host.ct(vmid, ['docker', 'compose', '-f', COMPOSE, 'logs', '--no-color', '--tail', '200']);
             // vLLM prints its arguments at start-up, --api-key in clear text: nothing of the log reaches history unmasked.
-            const logText = withoutSecret(`${logs.stdout}\n${logs.stderr}`, key);
-            const causes = classifyVllmLog(logText);
+            const stdout = withoutSecret(logs.stdout, key);
+            const causes = classifyVllmLog(`${stdout}\n${withoutSecret(logs.stderr, key)}`);
             const first = causes[0];
             return {
               ok: false,
@@ -85,7 +85,7 @@ export function createProbeActivities(deps: ActivityDeps) {
               evidence: `vLLM exited during start-up after ${Math.round((Date.now() - started) / 1000)} s`,
               failure: first
                 ? { cause: first.cause, explanation: first.explanation, remedy: first.remedy, ...(first.estimatedMaxLen ? { estimatedMaxLen: first.estimatedMaxLen } : {}), ...(first.suggestedMaxModelLen ? { suggestedMaxModelLen: first.suggestedMaxModelLen } : {}) }
-                : { cause: 'unknown', explanation: `vLLM exited; last log line: ${lastLine(withoutSecret(logs.stdout, key))}`, remedy: `read \`docker compose -f ${COMPOSE} logs\` in CT ${vmid}` },
+                : { cause: 'unknown', explanation: `vLLM exited; last log line: ${lastLine(stdout)}`, remedy: `read \`docker compose -f ${COMPOSE} logs\` in CT ${vmid}` },
             };
           }
         }
