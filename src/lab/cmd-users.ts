@@ -254,7 +254,8 @@ export function userCommands(world: World, m: Machine): Command[] {
     const pw = (await users(ctx)).find((u) => u.name === target);
     if (!pw) return fail(`sudo: unknown user ${target}\nsudo: error initializing audit plugin sudoers_audit\n`, 1);
     const env = { ...Object.fromEntries(ctx.env), USER: target, LOGNAME: target, HOME: pw.home, SUDO_USER: user };
-    return world.run(m, shellQuote(argv), { stdin: stdinText(ctx), env, cwd: ctx.cwd });
+    const res = await world.runProgram(m, argv, { stdin: stdinText(ctx), env, cwd: ctx.cwd, assignments: 'env' });
+    return 'notFound' in res ? fail(`sudo: ${res.notFound}: command not found\n`, 1) : res;
   });
 
   /** `bash -s`, `bash -c`, `bash FILE` with positional parameters (just-bash's own `bash` has no `-s`). */
@@ -282,6 +283,22 @@ export function userCommands(world: World, m: Machine): Command[] {
     return world.run(m, sets + pipefail + script, { stdin, env: Object.fromEntries(ctx.env), cwd: ctx.cwd, args: positional });
   });
 
+  // debianutils' which: where a program is on PATH (never a builtin); nothing printed and status 1 for a miss.
+  const which = defineCommand('which', async (args, ctx): Promise<Result> => {
+    const path = (ctx.env.get('PATH') ?? '').split(':');
+    let stdout = '';
+    let exitCode = 0;
+    for (const name of args.filter((a) => !a.startsWith('-'))) {
+      const found = (await ctx.exec!(`command -v -- ${shellQuote([name])}`, { cwd: ctx.cwd })).stdout.trim();
+      // The lab's programs are not files: command -v names them /usr/bin/<name>; Debian keeps some in /usr/sbin.
+      const at = found === `/usr/bin/${name}` && SBIN.has(name) ? `/usr/sbin/${name}` : found;
+      const dir = at.slice(0, at.lastIndexOf('/'));
+      if (at.startsWith('/') && (name.includes('/') || path.includes(dir) || path.includes(dir.replace(/^\/usr/, '')))) stdout += `${at}\n`;
+      else exitCode = 1;
+    }
+    return { stdout, stderr: '', exitCode };
+  });
+
   const umask = defineCommand('umask', async (args) => ok(args.length === 0 ? '0022\n' : ''));
   const trap = defineCommand('trap', async () => ok()); // signals are not modelled; EXIT traps do not run
   const mktemp = defineCommand('mktemp', async (args, ctx): Promise<Result> => {
@@ -294,8 +311,11 @@ export function userCommands(world: World, m: Machine): Command[] {
     return ok(`${path}\n`);
   });
 
-  return [umask, trap, mktemp, useradd, usermod, idCmd, getent, groupsCmd, chown, chpasswd, whoami, hostnameCmd, visudo, sudo, shell('bash'), shell('sh')];
+  return [which, umask, trap, mktemp, useradd, usermod, idCmd, getent, groupsCmd, chown, chpasswd, whoami, hostnameCmd, visudo, sudo, shell('bash'), shell('sh')];
 }
+
+/** Programs Debian and Proxmox VE install in /usr/sbin (on root's PATH, not on a user's). */
+const SBIN = new Set(['pct', 'qm', 'pvesm', 'pveam', 'modprobe', 'modinfo', 'lsmod', 'rmmod', 'insmod', 'depmod', 'useradd', 'usermod', 'userdel', 'groupadd', 'chpasswd', 'visudo', 'update-initramfs', 'sysctl']);
 
 /** Files the `sudo` package installs. */
 export async function installSudoFiles(m: Machine): Promise<void> {

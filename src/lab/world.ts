@@ -44,6 +44,28 @@ export function charDeviceTests(script: string): string {
   return script.replace(/(^|[\s;&|(!])(test|\[\[?)(\s+(?:!\s+)?)-c(\s+["']?\/dev\/nvidia)/g, '$1$2$3-e$4');
 }
 
+export interface RunOptions {
+  stdin?: string;
+  env: Record<string, string>;
+  cwd?: string;
+  /** positional parameters ($1 …) */
+  args?: string[];
+}
+
+/**
+ * Words bash runs itself that Debian ships no program for (`[`, `echo`, `kill`, `printf`, `pwd`, `test`, `true`
+ * and `false` are programs too, in coreutils and procps). Only a shell runs these; execvp finds nothing.
+ */
+const SHELL_ONLY = new Set([
+  '!', '.', ':', '[[', ']]', '{', '}', 'alias', 'bg', 'bind', 'break', 'builtin', 'caller', 'case', 'cd', 'command',
+  'compgen', 'complete', 'continue', 'coproc', 'declare', 'dirs', 'disown', 'do', 'done', 'elif', 'else', 'enable',
+  'esac', 'eval', 'exec', 'exit', 'export', 'fc', 'fg', 'fi', 'for', 'function', 'getopts', 'hash', 'help', 'history',
+  'if', 'in', 'jobs', 'let', 'local', 'logout', 'mapfile', 'popd', 'pushd', 'read', 'readarray', 'readonly', 'return',
+  'select', 'set', 'shift', 'shopt', 'source', 'suspend', 'then', 'time', 'times', 'trap', 'type', 'typeset', 'ulimit',
+  'umask', 'unalias', 'unset', 'until', 'wait', 'while',
+]);
+const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*=/;
+
 export type CommandFactory = (world: World, m: Machine) => Array<import('just-bash').Command>;
 
 export class World {
@@ -201,10 +223,24 @@ export class World {
   }
 
   /**
+   * Run argv as a program, the way execvp does (lxc-attach under `pct exec`, sudo): no shell in between, so a word
+   * only bash knows (`cd`, `export`, `FOO=1`) or a program the machine lacks is not found, and the caller words that
+   * its own way. `assignments: 'env'` is sudo's reading of leading `NAME=value` words (environment, not a program).
+   */
+  async runProgram(m: Machine, argv: string[], opts: RunOptions & { assignments?: 'env' }): Promise<ExecResult | { notFound: string }> {
+    const program = (opts.assignments === 'env' ? argv.find((a) => !ASSIGNMENT.test(a)) : argv[0]) ?? '';
+    if (SHELL_ONLY.has(program) || (opts.assignments !== 'env' && ASSIGNMENT.test(program))) return { notFound: program };
+    const res = await this.run(m, shellQuote(argv), opts);
+    const bashSays = [`bash: ${program}: command not found\n`, `bash: ${program}: No such file or directory\n`];
+    if (res.exitCode === 127 && res.stdout === '' && bashSays.includes(res.stderr)) return { notFound: program };
+    return res;
+  }
+
+  /**
    * Run a command line the way `bash -c` would on this machine. Kernel write errors abort the line with
    * bash's own message (just-bash has no errno path for a failing redirect).
    */
-  async run(m: Machine, script: string, opts: { stdin?: string; env: Record<string, string>; cwd?: string; args?: string[] }): Promise<ExecResult> {
+  async run(m: Machine, script: string, opts: RunOptions): Promise<ExecResult> {
     try {
       const execOpts: Parameters<Bash['exec']>[1] = { stdin: opts.stdin ?? '', env: opts.env, cwd: opts.cwd ?? opts.env.HOME ?? '/root' };
       // Positional parameters ($1 …) for `bash -s -- a b` / `sh -c '…' name a b`.

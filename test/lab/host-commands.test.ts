@@ -52,6 +52,24 @@ describe('lab host over SSH', () => {
     expect((await sh(lab, 'pct exec 118 -- nvidia-smi')).code).toBe(9); // userspace present, host driver not loaded
   });
 
+  it('pct exec runs a program, not a shell line: builtins, assignments and missing programs are not found', async () => {
+    const lxcAttach = (what: string) => ({ code: 127, stdout: '', stderr: `lxc-attach: 116: ../src/lxc/attach.c: lxc_attach_run_command: 1841 No such file or directory - Failed to exec "${what}"\n` });
+    expect(await sh(lab, 'pct exec 116 -- cd /tmp')).toEqual(lxcAttach('cd'));
+    expect(await sh(lab, 'pct exec 116 -- FOO=1 env')).toEqual(lxcAttach('FOO=1'));
+    expect(await sh(lab, 'pct exec 116 -- frobnicate --now')).toEqual(lxcAttach('frobnicate'));
+    // Each argv word arrives whole, unexpanded; a shell in the CT is the caller's to ask for.
+    expect(await sh(lab, `pct exec 116 -- echo 'a  b' '$HOME'`)).toEqual({ code: 0, stdout: 'a  b $HOME\n', stderr: '' });
+    expect(await sh(lab, `pct exec 116 -- sh -c 'cd /tmp && pwd'`)).toEqual({ code: 0, stdout: '/tmp\n', stderr: '' });
+    // A command that fails inside the CT keeps its own status and words.
+    expect(await sh(lab, `pct exec 116 -- sh -c 'frobnicate'`)).toEqual({ code: 127, stdout: '', stderr: 'bash: frobnicate: command not found\n' });
+  });
+
+  it('which finds programs on PATH, in the directories Debian puts them, and never builtins', async () => {
+    expect(await sh(lab, 'which pct lspci cat modprobe')).toEqual({ code: 0, stdout: '/usr/sbin/pct\n/usr/bin/lspci\n/usr/bin/cat\n/usr/sbin/modprobe\n', stderr: '' });
+    expect(await sh(lab, 'which docker cd')).toEqual({ code: 1, stdout: '', stderr: '' });
+    expect(await sh(lab, 'PATH=/usr/bin:/bin which pct cat')).toEqual({ code: 1, stdout: '/usr/bin/cat\n', stderr: '' });
+  });
+
   it('a devN passthrough of an absent device node stops the CT from starting', async () => {
     await sh(lab, 'pct create 130 local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst --hostname dev-test --rootfs local-lvm:8');
     expect((await sh(lab, 'pct set 130 -dev0 /dev/nvidia0')).code).toBe(0);
@@ -103,6 +121,9 @@ describe('lab host over SSH', () => {
     expect(good).toEqual({ code: 0, stdout: '/tmp/claude: parsed OK\n', stderr: '' });
     expect(await sh(lab, 'sudo -n true && sudo -n whoami', '', 'claude', kp.privatePem)).toEqual({ code: 0, stdout: 'root\n', stderr: '' });
     expect((await sh(lab, 'pct list', '', 'claude', kp.privatePem)).code).toBe(255);
+    // sudo execs a program as pct exec does; leading NAME=value words are its environment.
+    expect(await sh(lab, 'sudo -n cd /tmp', '', 'claude', kp.privatePem)).toEqual({ code: 1, stdout: '', stderr: 'sudo: cd: command not found\n' });
+    expect(await sh(lab, 'sudo -n LC_X=1 frobnicate', '', 'claude', kp.privatePem)).toEqual({ code: 1, stdout: '', stderr: 'sudo: frobnicate: command not found\n' });
     expect(lab.handshakes()).toBeGreaterThan(5);
   });
 });
