@@ -187,15 +187,17 @@ export function permanent(message: string, type: string): ApplicationFailure {
 }
 
 /**
- * Wraps each activity: heartbeats every second (so a killed worker is noticed within the heartbeat timeout)
- * with the latest progress, and turns permanent adapter errors into non-retryable failures. No heartbeat at the
- * start: the timeout already counts from the start, and most steps end within the first second, so an opening
- * heartbeat was one more server write per step for nothing.
+ * Wraps each activity: heartbeats twice per heartbeat timeout (so a killed worker is noticed within it) with the
+ * latest progress, and turns permanent adapter errors into non-retryable failures. No heartbeat at the start:
+ * the timeout already counts from the start, and most steps end within the first tick. Each heartbeat that
+ * reaches the server is a write of the workflow's state: ticking every second instead of every 2.5 s (the 5 s
+ * timeout) was ~13 % of the Temporal server's CPU at 50 concurrent deploys, for steps of 1 to 2.5 s.
+ * reportProgress() still beats at once, so new progress shows without waiting for a tick.
  */
 export function instrument<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
   return async (...args: A) => {
     const ctx = Context.current();
-    const timer = setInterval(() => heartbeat(progressOf(ctx)), 1000);
+    const timer = setInterval(() => heartbeat(progressOf(ctx)), heartbeatEveryMs(ctx.info.heartbeatTimeoutMs));
     try {
       return await fn(...args);
     } catch (err) {
@@ -205,6 +207,11 @@ export function instrument<A extends unknown[], R>(fn: (...args: A) => Promise<R
       clearInterval(timer);
     }
   };
+}
+
+/** Half the activity's heartbeat timeout; every second when it has none (progress still reaches the UI). */
+export function heartbeatEveryMs(heartbeatTimeoutMs: number | undefined): number {
+  return heartbeatTimeoutMs && heartbeatTimeoutMs > 0 ? Math.max(1000, Math.floor(heartbeatTimeoutMs / 2)) : 1000;
 }
 
 const progress = new WeakMap<Context, string>();

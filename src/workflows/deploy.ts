@@ -33,7 +33,7 @@ type Fn = (...args: never[]) => Promise<unknown>;
 
 const SHORT: ActivityOptions = {
   startToCloseTimeout: '10m',
-  // A killed worker is noticed within a heartbeat timeout; activities heartbeat every second.
+  // A killed worker is noticed within a heartbeat timeout; activities heartbeat every 2.5 s (half of it).
   heartbeatTimeout: '5s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 6 },
 };

@@ -2,7 +2,7 @@
 // non-retryable failures; checked in Temporal's MockActivityEnvironment.
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { CHECKPOINT_LOOKS, instrument, lookAgain, reportProgress } from '../../src/activities/deps';
+import { CHECKPOINT_LOOKS, heartbeatEveryMs, instrument, lookAgain, reportProgress } from '../../src/activities/deps';
 import { HostKeyMismatchError, SshConnectionError } from '../../src/adapters/errors';
 
 describe('instrument()', () => {
@@ -24,6 +24,21 @@ describe('instrument()', () => {
     env2.on('heartbeat', (d: unknown) => quiet.push(d));
     await expect(env2.run(instrument(async () => 'fast'))).resolves.toBe('fast');
     expect(quiet).toEqual([]);
+  });
+
+  it('ticks at half the heartbeat timeout: a step shorter than that sends no heartbeat at all', async () => {
+    expect(heartbeatEveryMs(5000)).toBe(2500); // the deploy's steps
+    expect(heartbeatEveryMs(1200)).toBe(1000); // never more often than once a second
+    expect(heartbeatEveryMs(undefined)).toBe(1000);
+    const beats: number[] = [];
+    const env = new MockActivityEnvironment({ heartbeatTimeoutMs: 3000 });
+    const started = Date.now();
+    env.on('heartbeat', () => beats.push(Date.now() - started));
+    await expect(env.run(instrument(async () => new Promise((r) => setTimeout(() => r('ok'), 1400))))).resolves.toBe('ok');
+    expect(beats).toEqual([]);
+    await expect(env.run(instrument(async () => new Promise((r) => setTimeout(() => r('ok'), 1700))))).resolves.toBe('ok');
+    expect(beats).toHaveLength(1);
+    expect(beats[0]).toBeGreaterThanOrEqual(1400 + 1500);
   });
 
   it('marks permanent adapter errors non-retryable with their class name as the type', async () => {
