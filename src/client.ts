@@ -2,6 +2,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { EXIT_BAD_INPUT, EXIT_FAILED, UsageError } from './cli/exit';
 import { TemporalFlags, withTemporalFlags } from './cli/connection';
+import { ACTIVITY_SLOTS } from './limits';
 import type { Io } from './cli/run-commands';
 
 const io: Io = { out: process.stdout, err: process.stderr };
@@ -21,7 +22,7 @@ export function buildProgram(run: (p: Promise<number>) => void): Command {
     .exitOverride();
 
   withTemporalFlags(program.command('worker').description('run a worker: executes deploy workflows and their activities'))
-    .addOption(new Option('--max-concurrent-activities <n>', 'activity slots').argParser(positiveInt('--max-concurrent-activities')).default(100))
+    .addOption(new Option('--max-concurrent-activities <n>', 'activity slots').argParser(positiveInt('--max-concurrent-activities')).default(ACTIVITY_SLOTS))
     .action((o: TemporalFlags & { maxConcurrentActivities: number }) => run(import('./cli/worker-command').then((m) => m.workerCommand(o, io))));
 
   withTemporalFlags(program.command('deploy').description('validate the config and start a deploy'))

@@ -2,6 +2,7 @@
 import { NativeConnection, Worker, bundleWorkflowCode, type NativeConnectionOptions, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { createActivityDeps, type ActivityDeps } from './activities/deps';
+import { ACTIVITY_SLOTS } from './limits';
 
 export interface WorkerSetup {
   connection: NativeConnection;
@@ -41,6 +42,7 @@ export const WORKER_ENV: Record<string, string> = { MALLOC_ARENA_MAX: '2' };
  */
 export const WORKFLOW_CACHE_SIZE = 200;
 
+
 /**
  * The worker's connection to Temporal. The SDK gzips every request and asks for gzipped answers by default; a
  * worker talks to a server on its LAN (or loopback) in messages of a few KB, so that was CPU on both ends for
@@ -58,7 +60,7 @@ export async function createDeployWorker(s: WorkerSetup): Promise<{ worker: Work
     taskQueue: s.taskQueue,
     ...(s.workflowBundle ? { workflowBundle: s.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
     activities: createActivities(deps),
-    maxConcurrentActivityTaskExecutions: s.maxConcurrentActivityTaskExecutions ?? 100,
+    maxConcurrentActivityTaskExecutions: s.maxConcurrentActivityTaskExecutions ?? ACTIVITY_SLOTS,
     maxCachedWorkflows: WORKFLOW_CACHE_SIZE,
     shutdownGraceTime: (s.shutdownGraceTime ?? '30s') as `${number}s`,
   });
