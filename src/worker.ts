@@ -42,7 +42,6 @@ export const WORKER_ENV: Record<string, string> = { MALLOC_ARENA_MAX: '2' };
  */
 export const WORKFLOW_CACHE_SIZE = 200;
 
-
 /**
  * The worker's connection to Temporal. The SDK gzips every request and asks for gzipped answers by default; a
  * worker talks to a server on its LAN (or loopback) in messages of a few KB, so that was CPU on both ends for

@@ -5,7 +5,7 @@
 import { Bash } from 'just-bash';
 import type { Command, ExecResult } from 'just-bash';
 import { PROVIDES } from './provides';
-import { shellQuote } from './cmd-util';
+import { notFound, shellQuote } from './cmd-util';
 import { LabFs, ShellError } from './fs';
 import type { LabHost } from './host';
 import { emptyRuntime, type CtRuntime } from './state';
@@ -231,7 +231,7 @@ export class World {
     const program = (opts.assignments === 'env' ? argv.find((a) => !ASSIGNMENT.test(a)) : argv[0]) ?? '';
     if (SHELL_ONLY.has(program) || (opts.assignments !== 'env' && ASSIGNMENT.test(program))) return { notFound: program };
     const res = await this.run(m, shellQuote(argv), opts);
-    const bashSays = [`bash: ${program}: command not found\n`, `bash: ${program}: No such file or directory\n`];
+    const bashSays = [notFound(program).stderr, `bash: ${program}: No such file or directory\n`];
     if (res.exitCode === 127 && res.stdout === '' && bashSays.includes(res.stderr)) return { notFound: program };
     return res;
   }
