@@ -4,7 +4,8 @@ import { cpus } from 'node:os';
 import { spawnWorker } from './child';
 import { cpuSeconds, devServerPid } from './cpu';
 import { freshQueue, type BenchContext } from './context';
-import { runToEnd, startBenchDeploy, startBenchLab, stopAll, type BenchLab } from './lab-deploy';
+import { runToEnd, startBenchDeploy } from './lab-deploy';
+import { startLabThread } from './lab-thread';
 import { checkTarget, emptySection, pairedRatio, summarize, type Section } from './stats';
 
 export interface ConcurrencyOptions {
@@ -28,18 +29,17 @@ function cpuNow(workerPid: number, serverPid: number | undefined): Round['cpu'] 
 }
 
 async function round(ctx: BenchContext, k: number, timeScale: number): Promise<Round> {
-  const labs: BenchLab[] = [];
   const taskQueue = freshQueue(`k${k}`);
+  // Labs start before the clock does: their start-up is not the orchestrator's cost.
+  const labs = await startLabThread(k, timeScale);
   try {
-    // Labs start before the clock does: their start-up is not the orchestrator's cost.
-    for (let i = 0; i < k; i++) labs.push(await startBenchLab(timeScale));
     const worker = await spawnWorker(ctx, taskQueue);
     const serverPid = devServerPid(ctx.address);
     try {
       const cpu0 = cpuNow(worker.pid, serverPid);
       const started = performance.now();
       const outcomes = await Promise.all(
-        labs.map(async (l, i) => runToEnd(await startBenchDeploy(ctx, taskQueue, `${taskQueue}-${i}`, l.config), started)),
+        labs.configs.map(async (config, i) => runToEnd(await startBenchDeploy(ctx, taskQueue, `${taskQueue}-${i}`, config), started)),
       );
       const wallMs = performance.now() - started;
       const cpu1 = cpuNow(worker.pid, serverPid);
@@ -50,7 +50,7 @@ async function round(ctx: BenchContext, k: number, timeScale: number): Promise<R
       await worker.kill('SIGTERM');
     }
   } finally {
-    await stopAll(labs);
+    await labs.stop();
   }
 }
 
@@ -79,7 +79,7 @@ export async function benchConcurrency(ctx: BenchContext, opts: ConcurrencyOptio
     // Where the time went: per deploy, by process, and the round's CPU demand against what the cores could give.
     const perDeploy = (f: (r: Round) => number) => rounds.map((r) => f(r) / k);
     out.figures[`concurrency: worker CPU per deploy, K=${k}`] = summarize(perDeploy((r) => r.cpu.worker * 1000), 'ms', 'the orchestrator: activities, SSH and API clients, workflow thread');
-    out.figures[`concurrency: simulated hosts' CPU per deploy, K=${k}`] = summarize(perDeploy((r) => r.cpu.hosts * 1000), 'ms', 'the labs (and the bench client), same process');
+    out.figures[`concurrency: simulated hosts' CPU per deploy, K=${k}`] = summarize(perDeploy((r) => r.cpu.hosts * 1000), 'ms', 'the labs (their own thread) and the bench client, same process');
     out.figures[`concurrency: Temporal server CPU per deploy, K=${k}`] = summarize(perDeploy((r) => r.cpu.server * 1000), 'ms', 'the dev server');
     out.figures[`concurrency: CPU busy / (cores x wall), K=${k}`] = summarize(
       rounds.map((r) => (r.cpu.worker + r.cpu.hosts + r.cpu.server) / (cpus().length * (r.wallMs / 1000))), 'x', 'near 1: the round was CPU-bound');
@@ -96,6 +96,6 @@ export async function benchConcurrency(ctx: BenchContext, opts: ConcurrencyOptio
   const kMax = ks[ks.length - 1] as number;
   if (kMax > 1) out.targets.push(checkTarget({ figure: `concurrency: wall(${kMax}) / wall(1)`, op: '<=', limit: 1.5, unit: 'x' }, out.ratios[`concurrency: wall(${kMax}) / wall(1)`]));
   out.targets.push(checkTarget({ figure: `concurrency: worker peak RSS, K=${kMax}`, op: '<=', limit: 300, unit: 'MB' }, out.figures[`concurrency: worker peak RSS, K=${kMax}`]));
-  out.notes.push(`Concurrency: the worker runs in its own process (peak RSS is VmHWM of that process; worst seen ${worstRss.toFixed(0)} MB); the labs run in the bench process.`);
+  out.notes.push(`Concurrency: the worker runs in its own process (peak RSS is VmHWM of that process; worst seen ${worstRss.toFixed(0)} MB); the labs run in the bench process, on a thread of their own.`);
   return out;
 }
