@@ -99,6 +99,7 @@ export async function startSshServer(world: World, hostKeyPem: string): Promise<
         session.on('shell', (_accept, reject) => reject());
         session.on('exec', (accept, _reject, info) => {
           const ch = accept();
+          closeWithoutReending(ch);
           commands.push({ seq: commands.length + 1, at: new Date().toISOString(), user, command: info.command });
           // Unique per exec (not per connection) so live output of concurrent channels never crosses.
           const clientPort = 40000 + (connSeq++ % 20000);
@@ -125,6 +126,18 @@ export async function startSshServer(world: World, hostKeyPem: string): Promise<
       for (const c of clients) c.end();
       tcp.close(() => resolve());
     }),
+  };
+}
+
+/**
+ * Node destroys a finished channel by itself, and ssh2's destroy() ends it again before closing: a thrown-away
+ * ERR_STREAM_ALREADY_FINISHED (and its stack) per command, for every lab in the process. Close it only.
+ */
+function closeWithoutReending(ch: ServerChannel): void {
+  ch.destroy = function destroy(this: ServerChannel) {
+    if (!this.writableEnded) this.end();
+    this.close();
+    return this;
   };
 }
 
