@@ -6,7 +6,7 @@ import { defineCommand } from 'just-bash';
 import type { Command } from 'just-bash';
 import { LabError } from './host';
 import { parseConfigFile, renderCliConfig } from './guest-config';
-import { fail, isRoot, ok, parsePveArgs, stdinText, type Ctx, type Result } from './cmd-util';
+import { fail, isRoot, ok, parsePveArgs, stdinBytes, type Ctx, type Result } from './cmd-util';
 import type { Machine, World } from './world';
 import type { Guest } from './state';
 
@@ -194,7 +194,7 @@ export function pveCommands(world: World, m: Machine): Command[] {
     const env: Record<string, string> = { ...Object.fromEntries(ctx.env), USER: 'root', HOME: '/root', LOGNAME: 'root' };
     // lxc-attach execs argv itself (host-commands.md §1.7: no shell); its message when there is no such program is
     // the reference's (unverified there), its status execvp's ENOENT 127.
-    const res = await world.runProgram(ct, argv, { stdin: stdinText(ctx), env, cwd: '/' });
+    const res = await world.runProgram(ct, argv, { stdin: stdinBytes(ctx), env, cwd: '/' });
     if (!('notFound' in res)) return res;
     return fail(`lxc-attach: ${vmid}: ../src/lxc/attach.c: lxc_attach_run_command: 1841 No such file or directory - Failed to exec "${res.notFound}"\n`, 127);
   }

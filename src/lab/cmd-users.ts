@@ -5,7 +5,7 @@
  */
 import { defineCommand } from 'just-bash';
 import type { Command } from 'just-bash';
-import { currentUser, fail, isRoot, notFound, ok, parseFlags, readText, shellQuote, stdinText, writeText, type Ctx, type Result } from './cmd-util';
+import { currentUser, fail, isRoot, notFound, ok, parseFlags, readText, shellQuote, stdinBytes, stdinText, writeText, type Ctx, type Result } from './cmd-util';
 import type { Machine, World } from './world';
 import { SUDOERS, SUDOERS_README } from './base-files';
 
@@ -254,7 +254,7 @@ export function userCommands(world: World, m: Machine): Command[] {
     const pw = (await users(ctx)).find((u) => u.name === target);
     if (!pw) return fail(`sudo: unknown user ${target}\nsudo: error initializing audit plugin sudoers_audit\n`, 1);
     const env = { ...Object.fromEntries(ctx.env), USER: target, LOGNAME: target, HOME: pw.home, SUDO_USER: user };
-    const res = await world.runProgram(m, argv, { stdin: stdinText(ctx), env, cwd: ctx.cwd, assignments: 'env' });
+    const res = await world.runProgram(m, argv, { stdin: stdinBytes(ctx), env, cwd: ctx.cwd, assignments: 'env' });
     return 'notFound' in res ? fail(`sudo: ${res.notFound}: command not found\n`, 1) : res;
   });
 
@@ -262,13 +262,13 @@ export function userCommands(world: World, m: Machine): Command[] {
   const shell = (name: string): Command => defineCommand(name, async (args, ctx): Promise<Result> => {
     let i = 0;
     let script: string | undefined;
-    let stdin = stdinText(ctx);
+    let stdin = stdinBytes(ctx);
     let positional: string[] = [];
     const opts: string[] = [];
     for (; i < args.length; i++) {
       const a = args[i] ?? '';
       if (a === '-c') { script = args[i + 1] ?? ''; positional = args.slice(i + 3); break; }
-      if (a === '-s') { script = stdin; stdin = ''; positional = args.slice(i + 1); if (positional[0] === '--') positional.shift(); break; }
+      if (a === '-s') { script = stdinText(ctx); stdin = ''; positional = args.slice(i + 1); if (positional[0] === '--') positional.shift(); break; }
       if (a === '-o') { opts.push(`-o ${args[i + 1] ?? ''}`); i++; continue; }
       if (a.startsWith('-')) { opts.push(a); continue; }
       const text = await readText(ctx, a);
@@ -277,7 +277,7 @@ export function userCommands(world: World, m: Machine): Command[] {
       positional = args.slice(i + 1);
       break;
     }
-    if (script === undefined) { script = stdin; stdin = ''; }
+    if (script === undefined) { script = stdinText(ctx); stdin = ''; }
     const sets = opts.filter((o) => /^-[a-z]+$/.test(o) && /[eux]/.test(o)).map((o) => `set ${o.replace(/[^-eux]/g, '')}\n`).join('');
     const pipefail = opts.includes('-o pipefail') ? 'set -o pipefail\n' : '';
     return world.run(m, sets + pipefail + script, { stdin, env: Object.fromEntries(ctx.env), cwd: ctx.cwd, args: positional });

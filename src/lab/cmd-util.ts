@@ -18,11 +18,20 @@ export function isRoot(ctx: Ctx): boolean {
   return currentUser(ctx) === 'root';
 }
 
-export function stdinText(ctx: Ctx): string {
+/**
+ * A command's stdin as bytes, the way just-bash hands it over: a latin1-shaped string, one char per byte. Forward
+ * it as is (stdinKind 'bytes'); read it as text with stdinText, or UTF-8 arrives double-encoded.
+ */
+export function stdinBytes(ctx: Ctx): string {
   const s = ctx.stdin as unknown;
   if (typeof s === 'string') return s;
-  if (s instanceof Uint8Array) return Buffer.from(s).toString('utf8');
+  if (s instanceof Uint8Array) return Buffer.from(s).toString('latin1');
   return s === undefined || s === null ? '' : String(s);
+}
+
+/** A command's stdin read as UTF-8 text. */
+export function stdinText(ctx: Ctx): string {
+  return Buffer.from(stdinBytes(ctx), 'latin1').toString('utf8');
 }
 
 /** POSIX single-quote an argv so a nested shell sees exactly these words. */

@@ -170,7 +170,7 @@ async function runExec(world: World, client: Connection, ch: ServerChannel, user
   });
   try {
     world.execsInFlight++;
-    const res = await world.run(host, command, { stdin: Buffer.concat(chunks).toString('utf8'), env, cwd: home }).finally(() => world.execsInFlight--);
+    const res = await world.run(host, command, { stdin: Buffer.concat(chunks).toString('latin1'), env, cwd: home }).finally(() => world.execsInFlight--);
     await world.flushFileJournal();
     if (dropped) return;
     if (res.stdout) ch.write(res.stdout);

@@ -45,6 +45,7 @@ export function charDeviceTests(script: string): string {
 }
 
 export interface RunOptions {
+  /** bytes, one char per byte (latin1-shaped): a program's stdin is bytes, not text */
   stdin?: string;
   env: Record<string, string>;
   cwd?: string;
@@ -242,7 +243,7 @@ export class World {
    */
   async run(m: Machine, script: string, opts: RunOptions): Promise<ExecResult> {
     try {
-      const execOpts: Parameters<Bash['exec']>[1] = { stdin: opts.stdin ?? '', env: opts.env, cwd: opts.cwd ?? opts.env.HOME ?? '/root' };
+      const execOpts: Parameters<Bash['exec']>[1] = { stdin: opts.stdin ?? '', stdinKind: 'bytes', env: opts.env, cwd: opts.cwd ?? opts.env.HOME ?? '/root' };
       // Positional parameters ($1 …) for `bash -s -- a b` / `sh -c '…' name a b`.
       const prefix = opts.args && opts.args.length > 0 ? `set -- ${shellQuote(opts.args)}\n` : '';
       return await m.bash.exec(prefix + charDeviceTests(script), execOpts);

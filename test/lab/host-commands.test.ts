@@ -64,6 +64,14 @@ describe('lab host over SSH', () => {
     expect(await sh(lab, `pct exec 116 -- sh -c 'frobnicate'`)).toEqual({ code: 127, stdout: '', stderr: 'bash: frobnicate: command not found\n' });
   });
 
+  it('stdin is bytes through sh -c, pct exec and bash -s: UTF-8 lands as sent, counted in bytes', async () => {
+    const text = 'modèle: Qwen—7B ✓\n'; // 22 bytes of UTF-8 in 18 characters
+    const bytes = Buffer.byteLength(text);
+    expect(await sh(lab, "sh -c 'cat > /root/u8 && wc -c < /root/u8 && cat /root/u8'", text)).toEqual({ code: 0, stdout: `${bytes}\n${text}`, stderr: '' });
+    expect(await sh(lab, "pct exec 116 -- sh -c 'cat > /root/u8 && wc -c < /root/u8'", text)).toEqual({ code: 0, stdout: `${bytes}\n`, stderr: '' });
+    expect(await sh(lab, 'bash -s', `wc -c <<'EOF'\n${text}EOF\n`)).toEqual({ code: 0, stdout: `${bytes}\n`, stderr: '' });
+  });
+
   it('which finds programs on PATH, in the directories Debian puts them, and never builtins', async () => {
     expect(await sh(lab, 'which pct lspci cat modprobe')).toEqual({ code: 0, stdout: '/usr/sbin/pct\n/usr/bin/lspci\n/usr/bin/cat\n/usr/sbin/modprobe\n', stderr: '' });
     expect(await sh(lab, 'which docker cd')).toEqual({ code: 1, stdout: '', stderr: '' });
