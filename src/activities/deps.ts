@@ -127,8 +127,7 @@ export class Host {
 
   /** Write a file in a container from stdin, so its content (maybe a secret) never reaches an argv. */
   async ctWrite(vmid: number, path: string, content: string, mode = '0644'): Promise<void> {
-    const script = `umask 077; cat > ${quote([path])}.pve-vllm-tmp && chmod ${mode} ${quote([path])}.pve-vllm-tmp && mv ${quote([path])}.pve-vllm-tmp ${quote([path])}`;
-    await this.ctMust(vmid, ['sh', '-c', script], { stdin: content });
+    await this.ctMust(vmid, ['sh', '-c', replaceFileScript(path, Buffer.byteLength(content), mode)], { stdin: content });
   }
 
   /** Read a file in a container; undefined when it does not exist. */
@@ -144,14 +143,43 @@ export class Host {
 
   /** Write a host file atomically from stdin. */
   async write(path: string, content: string, mode = '0644'): Promise<void> {
-    const q = quote([path]);
-    if (path.startsWith('/etc/pve/')) {
-      // pmxcfs: only the guest's own file name may exist there, each write is atomic, modes are fixed
-      await this.must(['sh', '-c', `cat > ${q}`], { stdin: content });
-      return;
-    }
-    await this.must(['sh', '-c', `umask 077; cat > ${q}.pve-vllm-tmp && chmod ${mode} ${q}.pve-vllm-tmp && mv ${q}.pve-vllm-tmp ${q}`], { stdin: content });
+    const bytes = Buffer.byteLength(content);
+    // pmxcfs: only the guest's own file name may exist there (no temporary file beside it), each write is atomic.
+    const script = path.startsWith('/etc/pve/') ? pmxcfsWriteScript(path, bytes) : replaceFileScript(path, bytes, mode);
+    await this.must(['sh', '-c', script], { stdin: content });
   }
+}
+
+/*
+ * Files go up on stdin, and a worker that dies mid-upload (or a dropped link) ends that stdin early: sshd hands
+ * the command EOF, `cat` exits 0, and a plain `cat > f.tmp && mv f.tmp f` would put a truncated file in place (a
+ * half sudoers rule, a CT config cut off before its GPU lines) until the retry. So the host counts what arrived
+ * and replaces the file only when every byte did; otherwise it leaves the old file, removes its copy and fails.
+ */
+const SHORT_WRITE = (path: string, bytes: number) => `echo "pve-vllm: $n of ${bytes} bytes of ${path.replace(/["$`\\]/g, '')} arrived; left unchanged" >&2`;
+
+/** Replace `path` through `path.pve-vllm-tmp` with exactly `bytes` bytes of stdin, or not at all. */
+export function replaceFileScript(path: string, bytes: number, mode: string): string {
+  const t = quote([`${path}.pve-vllm-tmp`]);
+  return [
+    'umask 077',
+    `cat > ${t} || { rm -f ${t}; exit 1; }`,
+    `n=$(wc -c < ${t})`,
+    `if [ "$n" -ne ${bytes} ]; then rm -f ${t}; ${SHORT_WRITE(path, bytes)}; exit 1; fi`,
+    `chmod ${mode} ${t} && mv ${t} ${quote([path])}`,
+  ].join('\n');
+}
+
+/** The same for a pmxcfs file (/etc/pve): the copy waits in a temporary file and goes in with one write. */
+export function pmxcfsWriteScript(path: string, bytes: number): string {
+  return [
+    'umask 077',
+    't=$(mktemp) || exit 1',
+    'cat > "$t" || { rm -f "$t"; exit 1; }',
+    'n=$(wc -c < "$t")',
+    `if [ "$n" -ne ${bytes} ]; then rm -f "$t"; ${SHORT_WRITE(path, bytes)}; exit 1; fi`,
+    `cat "$t" > ${quote([path])}; s=$?; rm -f "$t"; exit $s`,
+  ].join('\n');
 }
 
 /** A command that exited non-zero where success was required. Retryable: hosts have bad moments. */

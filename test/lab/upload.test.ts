@@ -1,5 +1,7 @@
 import { startLab, type Lab } from '../../src/lab';
 import { sh } from './helpers';
+import { pmxcfsWriteScript, replaceFileScript } from '../../src/activities/deps';
+import { quote } from '../../src/adapters/quote';
 
 let lab: Lab;
 beforeAll(async () => { lab = await startLab({ timeScale: 0.01 }); });
@@ -27,4 +29,25 @@ it('git clone/rev-parse/checkout behave like git on the design repository', asyn
   expect((await sh(lab, 'git -C /opt/vllm checkout --detach v0.6.4')).code).toBe(0);
   expect((await sh(lab, 'git clone https://github.com/vllm-project/vllm.git /opt/vllm')).stderr).toBe("fatal: destination path '/opt/vllm' already exists and is not an empty directory.\n");
   expect((await sh(lab, 'git -C /nope rev-parse HEAD'))).toEqual({ code: 128, stdout: '', stderr: "fatal: cannot change to '/nope': No such file or directory\n" });
+});
+
+it('replaces a file only when all of stdin arrived, in a CT and in /etc/pve, and journals one write', async () => {
+  const conf = (await sh(lab, 'cat /etc/pve/lxc/116.conf')).stdout;
+  const longer = `#modèle ✓\n${conf}`; // a comment line: PVE keeps a guest's description that way
+  const bytes = Buffer.byteLength(longer);
+  const short = await sh(lab, quote(['sh', '-c', pmxcfsWriteScript('/etc/pve/lxc/116.conf', bytes)]), longer.slice(0, 20));
+  expect(short).toEqual({ code: 1, stdout: '', stderr: `pve-vllm: ${Buffer.byteLength(longer.slice(0, 20))} of ${bytes} bytes of /etc/pve/lxc/116.conf arrived; left unchanged\n` });
+  expect((await sh(lab, 'cat /etc/pve/lxc/116.conf')).stdout).toBe(conf);
+  expect(await sh(lab, quote(['sh', '-c', pmxcfsWriteScript('/etc/pve/lxc/116.conf', bytes)]), longer)).toEqual({ code: 0, stdout: '', stderr: '' });
+  expect((await sh(lab, 'cat /etc/pve/lxc/116.conf')).stdout).toBe(longer);
+
+  const env = 'VLLM_API_KEY=k\n';
+  const inCt = (n: number) => quote(['pct', 'exec', '116', '--', 'sh', '-c', replaceFileScript('/root/vllm.env', n, '0600')]);
+  const n = lab.journal().length;
+  expect((await sh(lab, inCt(env.length), env.slice(0, 5))).code).toBe(1);
+  expect((await sh(lab, 'pct exec 116 -- ls -a /root')).stdout).not.toMatch(/vllm\.env/);
+  expect(lab.journal().length).toBe(n);
+  expect((await sh(lab, inCt(env.length), env)).code).toBe(0);
+  expect((await sh(lab, 'pct exec 116 -- stat -c %a /root/vllm.env')).stdout).toBe('600\n');
+  expect(lab.journal().slice(n).map((j) => `${j.op} ${j.guest} ${j.detail}`)).toEqual(['file.write 116 /root/vllm.env']);
 });

@@ -5,6 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { SshPool, SshTarget } from '../../src/adapters/ssh';
 import { startSshd, ensureTestUser, TestSshd, TEST_USER } from './sshd';
+import { pmxcfsWriteScript, replaceFileScript } from '../../src/activities/deps';
 
 let sshd: TestSshd;
 let pool: SshPool;
@@ -183,6 +184,39 @@ describe('sudo and scripts', () => {
   it('runs a script with sudo', async () => {
     const res = await pool.session({ ...target, username: TEST_USER }).script('id -un\nexit 4\n', { sudo: true });
     expect(res).toMatchObject({ code: 4, stdout: 'root\n' });
+  });
+});
+
+describe('replacing a file from stdin (Host.write, Host.ctWrite)', () => {
+  const content = 'claude ALL=(ALL) NOPASSWD: ALL # ✓\n';
+  const bytes = Buffer.byteLength(content);
+
+  it.each([
+    ['beside the file', (path: string, n: number) => replaceFileScript(path, n, '0440')],
+    ['through a temporary file (pmxcfs)', (path: string, n: number) => pmxcfsWriteScript(path, n)],
+  ])('%s: replaces it when every byte arrived', async (_how, script) => {
+    const s = pool.session(target);
+    const path = `${sshd.dir}/replace-ok`;
+    await s.exec(['sh', '-c', 'echo old > "$1"', 'sh', path]);
+    const res = await s.exec(['sh', '-c', script(path, bytes)], { stdin: content });
+    expect(res).toMatchObject({ code: 0, stderr: '' });
+    expect((await s.exec(['cat', path])).stdout).toBe(content);
+    expect((await s.exec(['ls', sshd.dir])).stdout).not.toMatch(/pve-vllm-tmp/);
+  });
+
+  it.each([
+    ['beside the file', (path: string, n: number) => replaceFileScript(path, n, '0440')],
+    ['through a temporary file (pmxcfs)', (path: string, n: number) => pmxcfsWriteScript(path, n)],
+  ])('%s: leaves the old file when stdin ended early (a worker killed mid-upload), and says so', async (_how, script) => {
+    const s = pool.session(target);
+    const path = `${sshd.dir}/replace-short`;
+    await s.exec(['sh', '-c', 'echo old > "$1"', 'sh', path]);
+    const cut = content.slice(0, 10);
+    const res = await s.exec(['sh', '-c', script(path, bytes)], { stdin: cut });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toBe(`pve-vllm: ${Buffer.byteLength(cut)} of ${bytes} bytes of ${path} arrived; left unchanged\n`);
+    expect((await s.exec(['cat', path])).stdout).toBe('old\n');
+    expect((await s.exec(['ls', sshd.dir])).stdout).not.toMatch(/pve-vllm-tmp/);
   });
 });
 
