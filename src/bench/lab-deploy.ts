@@ -13,6 +13,7 @@ import type { DeployConfig } from '../config/schema';
 import { startLab, type Lab } from '../lab';
 import type { DeployInput, DeployProgress } from '../workflows/messages';
 import type { BenchContext } from './context';
+import { WORKFLOW_TASK_TIMEOUT } from '../limits';
 
 export const DEMO_DECISIONS = { openwebui: 'keep', frontend: 'openwebui' } as const;
 
@@ -76,7 +77,7 @@ export async function stopAll(labs: BenchLab[]): Promise<void> {
 
 export function startBenchDeploy(ctx: BenchContext, taskQueue: string, workflowId: string, config: DeployConfig): Promise<WorkflowHandle> {
   const input: DeployInput = { config, requestedBy: 'bench' };
-  return ctx.client.workflow.start('deploy', { taskQueue, workflowId, args: [input] });
+  return ctx.client.workflow.start('deploy', { taskQueue, workflowId, args: [input], workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT });
 }
 
 export interface DeployOutcome {

@@ -7,6 +7,7 @@ import type { DecisionRecord, DeployInput, DeployProgress } from '../workflows/m
 import { connectionOptions, TemporalFlags, workflowUiUrl } from './connection';
 import { EXIT_BAD_INPUT, EXIT_OK, EXIT_FAILED } from './exit';
 import { exitCodeOf, finalProgress, renderProgress, renderReport, toReport, watch, FinalReport } from './report';
+import { WORKFLOW_TASK_TIMEOUT } from '../limits';
 
 /** The run's Temporal UI link (the UI needs the run id). */
 export async function uiUrlOf(f: TemporalFlags, handle: { workflowId: string; describe(): Promise<{ runId: string }> }): Promise<string> {
@@ -79,6 +80,7 @@ export async function startDeploy(client: Client, f: TemporalFlags, config: Depl
     taskQueue: f.taskQueue,
     workflowId,
     args: [input],
+    workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT,
     staticSummary: `Deploy vLLM (${config.model.id}) on ${config.proxmox.node}, CT ${config.guests.vllm.id}`,
     staticDetails: `GPU ${config.gpu.pciAddress} from VM ${config.guests.vm.id}; image ${config.vllm.image}`,
   });

@@ -15,6 +15,7 @@ import { startDevServer, type DevServer } from '../temporal/dev-server';
 import { bundleWorkflows } from '../worker';
 import type { DeployInput, DeployProgress } from '../workflows/messages';
 import { startWorkerProc, type WorkerProc } from './proc';
+import { WORKFLOW_TASK_TIMEOUT } from '../limits';
 
 export interface Env {
   address: string;
@@ -108,7 +109,7 @@ export async function runScenario(env: Env, scenario: Scenario, during?: (run: L
     await spawnWorker().ready;
     const workflowId = `reliability-${scenario.name.replace(/[^\w.-]+/g, '_')}-${process.pid}-${Date.now()}-${seq}`;
     const input: DeployInput = { config, requestedBy: 'reliability' };
-    const handle = await env.client.workflow.start('deploy', { taskQueue, workflowId, args: [input] });
+    const handle = await env.client.workflow.start('deploy', { taskQueue, workflowId, args: [input], workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT });
     const answering = answerDecisions(handle, scenario.decide);
     const sideJob = during ? during({ lab, handle, taskQueue, workers, spawnWorker }) : Promise.resolve();
     const progress = await finalProgress(handle);
