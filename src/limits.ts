@@ -14,9 +14,9 @@ export const ACTIVITY_SLOTS = 400;
 
 /**
  * A deploy's workflow task timeout, set when it starts. A worker that dies holding a workflow task (it had
- * picked up the step's result and was choosing the next step) gives that task up only after this long: the
- * SDK's 10 s was the whole recovery time for such a kill (`npm run reliability`), against ~6 s for a kill inside
- * a step (the 5 s heartbeat timeout decides that one), over the 10 s target. A live worker finishes a workflow
- * task far sooner (at 50 concurrent deploys on 2 cores: p99 0.45 s, max 0.63 s). See STICKY_QUEUE_TIMEOUT.
+ * picked up a step's result and was choosing the next step) gives the task up only after this long. The SDK's
+ * 10 s was then the whole recovery time (`npm run reliability`), over the 10 s target, where a kill inside a
+ * step takes ~6 s (the 5 s heartbeat timeout). A live worker finishes a workflow task far sooner (50
+ * concurrent deploys on 2 cores: p99 0.45 s, max 0.63 s). See STICKY_QUEUE_TIMEOUT in worker.ts.
  */
 export const WORKFLOW_TASK_TIMEOUT = '5s';
