@@ -190,11 +190,12 @@ describe('sudo and scripts', () => {
 describe('replacing a file from stdin (Host.write, Host.ctWrite)', () => {
   const content = 'claude ALL=(ALL) NOPASSWD: ALL # ✓\n';
   const bytes = Buffer.byteLength(content);
+  const ways: Array<[string, (path: string, n: number) => string]> = [
+    ['beside the file', (path, n) => replaceFileScript(path, n, '0440')],
+    ['through a temporary file (pmxcfs)', (path, n) => pmxcfsWriteScript(path, n)],
+  ];
 
-  it.each([
-    ['beside the file', (path: string, n: number) => replaceFileScript(path, n, '0440')],
-    ['through a temporary file (pmxcfs)', (path: string, n: number) => pmxcfsWriteScript(path, n)],
-  ])('%s: replaces it when every byte arrived', async (_how, script) => {
+  it.each(ways)('%s: replaces it when every byte arrived', async (_how, script) => {
     const s = pool.session(target);
     const path = `${sshd.dir}/replace-ok`;
     await s.exec(['sh', '-c', 'echo old > "$1"', 'sh', path]);
@@ -204,10 +205,7 @@ describe('replacing a file from stdin (Host.write, Host.ctWrite)', () => {
     expect((await s.exec(['ls', sshd.dir])).stdout).not.toMatch(/pve-vllm-tmp/);
   });
 
-  it.each([
-    ['beside the file', (path: string, n: number) => replaceFileScript(path, n, '0440')],
-    ['through a temporary file (pmxcfs)', (path: string, n: number) => pmxcfsWriteScript(path, n)],
-  ])('%s: leaves the old file when stdin ended early (a worker killed mid-upload), and says so', async (_how, script) => {
+  it.each(ways)('%s: leaves the old file when stdin ended early (a worker killed mid-upload), and says so', async (_how, script) => {
     const s = pool.session(target);
     const path = `${sshd.dir}/replace-short`;
     await s.exec(['sh', '-c', 'echo old > "$1"', 'sh', path]);
