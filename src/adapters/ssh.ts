@@ -10,6 +10,7 @@ import type { ClientChannel } from 'ssh2';
 import { SshConnectionError, SshTimeoutError, SshUploadError } from './errors';
 import { quote } from './quote';
 import { KILL_RUN_SCRIPT, RUN_ID_ENV } from './ssh-kill';
+import { replaceFileScript } from './file-scripts';
 import { sftpUpload } from './ssh-sftp';
 import { SshConnection, SshTarget, describeTarget } from './ssh-connection';
 
@@ -238,13 +239,10 @@ export class SshPool {
       this.withChannelSlot(entry, () => sftpUpload(entry.conn, label, path, data, mode)),
     );
     if (viaSftp) return;
-    // No SFTP subsystem on the host: stream the bytes into `cat`. The file is emptied and chmod-ed before any
-    // content arrives, so a secret never sits in a file with the wrong mode, even for a moment.
-    const res = await this.exec(
-      target,
-      ['sh', '-c', 'set -e; umask 077; : > "$1"; chmod "$2" "$1"; cat > "$1"', 'sh', path, mode.toString(8)],
-      { stdin: data },
-    );
+    // No SFTP subsystem on the host: stream the bytes into `cat`, into a 0600 copy beside the file that replaces it
+    // only when the host counted every byte (a dropped link ends stdin early, and `cat` would take that as done).
+    const mode8 = mode.toString(8).padStart(4, '0');
+    const res = await this.exec(target, ['sh', '-c', replaceFileScript(path, data.length, mode8)], { stdin: data });
     if (res.code !== 0) throw new SshUploadError(label, path, res.stderr.trim() || `exit ${res.code}`);
   }
 }

@@ -1,6 +1,6 @@
 import { startLab, type Lab } from '../../src/lab';
 import { sh } from './helpers';
-import { pmxcfsWriteScript, replaceFileScript } from '../../src/activities/deps';
+import { pmxcfsWriteScript, replaceFileScript } from '../../src/adapters/file-scripts';
 import { quote } from '../../src/adapters/quote';
 
 let lab: Lab;

@@ -5,7 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { SshPool, SshTarget } from '../../src/adapters/ssh';
 import { startSshd, ensureTestUser, TestSshd, TEST_USER } from './sshd';
-import { pmxcfsWriteScript, replaceFileScript } from '../../src/activities/deps';
+import { pmxcfsWriteScript, replaceFileScript } from '../../src/adapters/file-scripts';
 
 let sshd: TestSshd;
 let pool: SshPool;
@@ -237,6 +237,26 @@ describe('upload', () => {
     expect(res.stdout).toBe(`${createHash('sha256').update(data).digest('hex')}  ${path}\n644\n`);
   });
 
+  it('leaves the old file whole when the link drops mid-upload, never a truncated one in its place', async () => {
+    const p = new SshPool();
+    try {
+      const s = p.session(target);
+      const path = `${sshd.dir}/dropped.bin`;
+      await s.exec(['sh', '-c', 'echo old > "$1"', 'sh', path]);
+      // On the same connection: once 1 MB has arrived (in the file or in a copy beside it), SIGKILL this
+      // connection's sshd session process ($PPID), as a dying worker or a lost link would end it.
+      const watch = 'while [ $(stat -c %s "$1" 2>/dev/null || echo 0) -lt 1048576 ] && [ $(stat -c %s "$2" 2>/dev/null || echo 0) -lt 1048576 ]; do sleep 0.01; done; kill -9 $PPID';
+      const killer = s.exec(['bash', '-c', watch, 'bash', path, `${path}.pve-vllm-tmp`]).catch((e: Error) => e);
+      const err = await s.upload(path, randomBytes(64 * 1024 * 1024)).catch((e: Error) => e);
+      await killer;
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).name).toBe('SshConnectionError');
+      expect((await s.exec(['cat', path])).stdout).toBe('old\n');
+    } finally {
+      await p.close();
+    }
+  });
+
   it('fails with a non-retryable SshUploadError when the directory does not exist', async () => {
     const err = await pool.session(target).upload('/nonexistent-dir-pve-vllm/x', 'x').catch((e: Error) => e);
     expect((err as Error).name).toBe('SshUploadError');
@@ -252,6 +272,7 @@ describe('upload', () => {
       await p.session(t).upload(path, "it's\nfine ✓\n", 0o640);
       const res = await p.session(t).exec(['sh', '-c', 'cat "$1"; stat -c %a "$1"', 'sh', path]);
       expect(res.stdout).toBe("it's\nfine ✓\n640\n");
+      expect((await p.session(t).exec(['ls', noSftp.dir])).stdout).not.toMatch(/pve-vllm-tmp/);
       expect(noSftp.log()).toMatch(/subsystem request for sftp.*failed|refused/i);
     } finally {
       await p.close();
