@@ -3,6 +3,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { EXIT_BAD_INPUT, EXIT_FAILED, UsageError } from './cli/exit';
 import { TemporalFlags, withTemporalFlags } from './cli/connection';
 import { ACTIVITY_SLOTS } from './limits';
+import { FAULT_NAMES } from './lab/state';
 import type { Io } from './cli/run-commands';
 
 const io: Io = { out: process.stdout, err: process.stderr };
@@ -13,7 +14,25 @@ function positiveInt(name: string) {
     return Number(v);
   };
 }
+/** The lab's time scale: its longest simulated step, stretched, must still fit Node's timers (and an evening). */
+export const MAX_TIME_SCALE = 100;
+function timeScale(v: string): number {
+  if (!/^(\d+\.?\d*|\.\d+)$/.test(v) || !(Number(v) > 0) || Number(v) > MAX_TIME_SCALE) {
+    throw new InvalidArgumentError(`--time-scale: got ${JSON.stringify(v)}; allowed: a number greater than 0, at most ${MAX_TIME_SCALE} (1 = the lab's realistic profile)`);
+  }
+  return Number(v);
+}
+function port(name: string) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 65535) throw new InvalidArgumentError(`${name}: got ${JSON.stringify(v)}; allowed: a TCP port, 1 to 65535`);
+    return Number(v);
+  };
+}
 const collect = (v: string, prev: string[]) => [...prev, v];
+const collectFault = (v: string, prev: string[]) => {
+  if (!(FAULT_NAMES as readonly string[]).includes(v)) throw new InvalidArgumentError(`--fault: got ${JSON.stringify(v)}; allowed: ${FAULT_NAMES.join(', ')}`);
+  return [...prev, v];
+};
 
 export function buildProgram(run: (p: Promise<number>) => void): Command {
   const program = new Command('pve-vllm')
@@ -72,22 +91,22 @@ export function buildProgram(run: (p: Promise<number>) => void): Command {
     .description('run the simulated Proxmox host on 127.0.0.1 until killed')
     .option('--config-out <file>', 'write a deploy config pointing at the lab')
     .option('--state <file>', 'load and save the lab state here')
-    .option('--fault <name>', 'arm a fault: pve-500, ssh-drop, vllm-oom, driver-mismatch, frontend-unreachable (repeatable)', collect, [])
-    .option('--time-scale <x>', 'stretch (>1) or shrink (<1) the lab\'s durations', parseFloat)
+    .option('--fault <name>', `arm a fault: ${FAULT_NAMES.join(', ')} (repeatable)`, collectFault, [])
+    .option('--time-scale <x>', `stretch (>1) or shrink (<1) the lab's durations (at most ${MAX_TIME_SCALE})`, timeScale)
     .action((o) => run(import('./cli/lab-command').then((m) => m.labCommand(o, io))));
 
   program
     .command('demo')
     .description('deploy onto the lab with a local dev server, its Web UI and a worker')
     .option('--decide <decision=choice>', 'pre-answer: openwebui=keep, frontend=openwebui … (repeatable)', collect, [])
-    .option('--fault <name>', 'arm a lab fault (repeatable)', collect, [])
+    .option('--fault <name>', `arm a lab fault: ${FAULT_NAMES.join(', ')} (repeatable)`, collectFault, [])
     .option('--lab-state <file>', 'keep the lab state in this file (run twice to see a no-op re-run)')
     .option('--model <id>', 'override the model')
     .option('--max-model-len <n>', 'override the context length', positiveInt('--max-model-len'))
     .option('--json', 'print one JSON report')
     .option('--keep', 'keep the dev server and Web UI up until Ctrl-C')
-    .option('--ui-port <port>', 'Web UI port', positiveInt('--ui-port'), 8233)
-    .option('--time-scale <x>', 'lab time scale: 1 = the lab realistic profile, scaled down (default 0.25, under a minute)', parseFloat, 0.25)
+    .option('--ui-port <port>', 'Web UI port', port('--ui-port'), 8233)
+    .option('--time-scale <x>', `lab time scale: 1 = the lab's realistic profile, scaled down; at most ${MAX_TIME_SCALE} (default 0.25, under a minute)`, timeScale, 0.25)
     .action((o) => run(import('./cli/demo').then((m) => m.demoCommand(o, io))));
 
   return program;

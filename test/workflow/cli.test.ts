@@ -59,6 +59,12 @@ describe('pve-vllm CLI', () => {
     [['status', 'id', '--colour'], /unknown option '--colour'/],
     [['lab', '--fault', 'meteor'], /--fault: got "meteor"; allowed: pve-500/],
     [['demo', '--decide', 'openwebui:keep'], /--decide: got "openwebui:keep"/],
+    [['demo', '--fault', 'meteor'], /--fault: got "meteor"; allowed: pve-500, ssh-drop/],
+    [['demo', '--time-scale', 'abc'], /--time-scale: got "abc"; allowed: a number greater than 0, at most 100/],
+    [['demo', '--time-scale', '0'], /--time-scale: got "0"; allowed: a number greater than 0/],
+    [['demo', '--time-scale', '1e9'], /--time-scale: got "1e9"; allowed: .* at most 100/],
+    [['lab', '--time-scale', '-1'], /--time-scale: got "-1"; allowed: a number greater than 0/],
+    [['demo', '--ui-port', '70000'], /--ui-port: got "70000"; allowed: a TCP port, 1 to 65535/],
   ])('%j is bad input: exit 2 with a clear message', async (args, message) => {
     const r = await run(args as string[]);
     expect(r.code).toBe(2);
