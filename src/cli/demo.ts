@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Client } from '@temporalio/client';
 import { Runtime, DefaultLogger } from '@temporalio/worker';
+import { choiceProblem, decisionConflict, type FrontendChoice, type OpenWebuiChoice } from '../config/decisions';
 import { startLab } from '../lab';
 import type { FaultName } from '../lab/state';
 import { startDevServer } from '../temporal/dev-server';
@@ -34,8 +35,13 @@ export function parseDecides(list: string[]): Record<string, string> | string {
   for (const item of list) {
     const m = /^(openwebui|frontend)=(\S+)$/.exec(item);
     if (!m) return `--decide: got ${JSON.stringify(item)}; allowed: openwebui=repurpose|keep|scrap or frontend=openwebui|comfyui|both`;
+    const wrong = choiceProblem(m[1] as 'openwebui' | 'frontend', m[2] as string);
+    if (wrong) return `--decide ${wrong}`;
     out[m[1] as string] = m[2] as string;
   }
+  const { openwebui, frontend } = out;
+  const conflict = openwebui && frontend ? decisionConflict(openwebui as OpenWebuiChoice, frontend as FrontendChoice) : undefined;
+  if (conflict) return `--decide: ${conflict}`;
   return out;
 }
 

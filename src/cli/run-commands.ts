@@ -1,5 +1,6 @@
 // deploy, status, decide, cancel, history: each a small function returning an exit code.
 import { Client, Connection, WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import { choiceProblem } from '../config/decisions';
 import { loadConfig, formatProblems } from '../config/load';
 import type { DeployConfig } from '../config/schema';
 import { preflightModel } from '../workflows/preflight';
@@ -124,6 +125,11 @@ export async function decideCommand(id: string, decision: string, choice: string
   const name = decision === 'openwebui' ? 'decideOpenwebui' : decision === 'frontend' ? 'decideFrontend' : undefined;
   if (!name) {
     io.err.write(`decision: got ${JSON.stringify(decision)}; allowed: openwebui, frontend\n`);
+    return EXIT_BAD_INPUT;
+  }
+  const wrongChoice = choiceProblem(decision as 'openwebui' | 'frontend', choice);
+  if (wrongChoice) {
+    io.err.write(`${wrongChoice}\n`);
     return EXIT_BAD_INPUT;
   }
   const client = await temporalClient(f);

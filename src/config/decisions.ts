@@ -9,6 +9,15 @@ export const FRONTEND_CHOICES = ['openwebui', 'comfyui', 'both'] as const;
 export type OpenWebuiChoice = (typeof OPENWEBUI_CHOICES)[number];
 export type FrontendChoice = (typeof FRONTEND_CHOICES)[number];
 
+/**
+ * Why a choice is not one of its decision's options, in the CLI's words, or undefined when it is one. Checked
+ * before anything connects or starts; the rules that depend on the host (a GPU to repurpose) stay the workflow's.
+ */
+export function choiceProblem(decision: 'openwebui' | 'frontend', choice: string): string | undefined {
+  const allowed: readonly string[] = decision === 'openwebui' ? OPENWEBUI_CHOICES : FRONTEND_CHOICES;
+  return allowed.includes(choice) ? undefined : `${decision}: got ${JSON.stringify(choice)}; allowed: ${allowed.join(', ')}`;
+}
+
 /** Whether the frontend choice still has OpenWebUI serving users after the run. */
 export function frontendUsesOpenWebui(frontend: FrontendChoice): boolean {
   return frontend === 'openwebui' || frontend === 'both';

@@ -4,6 +4,7 @@
  * Each leaf registers an "allowed" text: the problem report shows it next to the bad value.
  */
 import { z } from 'zod';
+import { MIN_MAX_MODEL_LEN } from '../sizing/arithmetic';
 
 /** What a field accepts, in words a homelab admin understands (shown in `config error: …; allowed: …`). */
 export const allowedText = z.registry<{ allowed: string }>();
@@ -28,7 +29,7 @@ export const port = field(z.number().int().min(1).max(65535), 'a TCP port, an in
 export const cores = field(z.number().int().min(1).max(8192), 'a whole number of CPU cores from 1 to 8192');
 export const memoryMiB = field(z.number().int().min(16).max(64 * 1024 * 1024), 'memory in MiB, an integer from 16 (PVE minimum) to 67108864');
 export const diskGiB = field(z.number().int().min(1).max(1024 * 1024), 'disk size in GiB, an integer from 1 to 1048576');
-export const maxModelLen = field(z.number().int().min(1).max(1048576), 'a context length in tokens, an integer from 1 to 1048576');
+export const maxModelLen = field(z.number().int().min(MIN_MAX_MODEL_LEN).max(1048576), `a context length in tokens, an integer from ${MIN_MAX_MODEL_LEN} to 1048576`);
 export const gpuMemoryUtilization = field(
   z.number().gt(0, { message: 'vLLM needs some of the GPU' }).max(1, { message: 'a fraction cannot exceed 1' }),
   'a fraction of the GPU memory greater than 0 and at most 1 (e.g. 0.9)',

@@ -4,6 +4,12 @@
  */
 import type { KvCacheDtype, ModelSpec, Quantization, ReserveBreakdown } from './types';
 
+/**
+ * The shortest context we deploy. vLLM takes less, but checkpoint 6's chat through a frontend (its prompt and an
+ * answer) needs room, and a context shorter than this would only fail there, after the whole deploy and its undo.
+ */
+export const MIN_MAX_MODEL_LEN = 512;
+
 export const MiB = 1024 ** 2;
 export const GiB = 1024 ** 3;
 

@@ -26,6 +26,7 @@ import {
   progressQuery,
 } from './messages';
 import { preflightModel } from './preflight';
+import { MIN_MAX_MODEL_LEN } from '../sizing/arithmetic';
 import { Saga, failureText as errorText } from './saga';
 
 type Acts = DeployActivities;
@@ -361,7 +362,7 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
     // vLLM starts after the frontends: ComfyUI has let go of the GPU by then.
     let serving = await startVllm(ctId, launch);
     const fitsLen = serving.failure?.suggestedMaxModelLen ?? serving.failure?.estimatedMaxLen;
-    if (!serving.ok && serving.failure?.cause === 'kv-cache-too-small' && fitsLen && fitsLen < launch.maxModelLen && cfg.model.allowContextReduction) {
+    if (!serving.ok && serving.failure?.cause === 'kv-cache-too-small' && fitsLen && fitsLen >= MIN_MAX_MODEL_LEN && fitsLen < launch.maxModelLen && cfg.model.allowContextReduction) {
       // The one retry the design's sizing lessons allow: the context vLLM itself says fits.
       launch = { ...launch, maxModelLen: fitsLen };
       p.sizing = [...(p.sizing ?? []), `vLLM: KV cache too small; retrying once with --max-model-len ${launch.maxModelLen}`];

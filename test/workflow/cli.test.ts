@@ -60,6 +60,11 @@ describe('pve-vllm CLI', () => {
     [['lab', '--fault', 'meteor'], /--fault: got "meteor"; allowed: pve-500/],
     [['demo', '--decide', 'openwebui:keep'], /--decide: got "openwebui:keep"/],
     [['demo', '--fault', 'meteor'], /--fault: got "meteor"; allowed: pve-500, ssh-drop/],
+    [['demo', '--decide', 'openwebui=maybe'], /--decide openwebui: got "maybe"; allowed: repurpose, keep, scrap/],
+    [['demo', '--decide', 'openwebui=scrap', '--decide', 'frontend=both'], /--decide: openwebui: scrap destroys .* cannot also be the frontend/],
+    // refused before connecting: nothing listens on port 1
+    [['decide', 'some-run', 'frontend', 'all', '--address', '127.0.0.1:1'], /frontend: got "all"; allowed: openwebui, comfyui, both/],
+    [['plan', '--config', 'examples/seed-lab.yaml', '--max-model-len', '100'], /model\.maxModelLen: got 100; allowed: .* from 512 to 1048576/],
     [['demo', '--time-scale', 'abc'], /--time-scale: got "abc"; allowed: a number greater than 0, at most 100/],
     [['demo', '--time-scale', '0'], /--time-scale: got "0"; allowed: a number greater than 0/],
     [['demo', '--time-scale', '1e9'], /--time-scale: got "1e9"; allowed: .* at most 100/],
