@@ -114,7 +114,12 @@ export function buildProgram(run: (p: Promise<number>) => void): Command {
 
 export async function main(argv: string[]): Promise<number> {
   let pending: Promise<number> | undefined;
-  const program = buildProgram((p) => (pending = p));
+  // The command runs beside the parse, not inside it: parseAsync would await it and rethrow its error past
+  // the handling below (bad input as exit 2, other failures as one line). Marked handled now, awaited below.
+  const program = buildProgram((p) => {
+    pending = p;
+    p.catch(() => undefined);
+  });
   try {
     await program.parseAsync(argv);
   } catch (err) {

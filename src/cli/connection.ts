@@ -1,7 +1,8 @@
 // Temporal connection settings with the Temporal CLI's flag names, env vars and defaults.
 import { readFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import type { ConnectionOptions } from '@temporalio/client';
+import { UsageError } from './exit';
 
 export const DEFAULT_TASK_QUEUE = 'pve-vllm';
 
@@ -18,32 +19,72 @@ export interface TemporalFlags {
   uiUrl?: string;
 }
 
+// The flags' own checks, before anything connects (they apply to the env vars' values too).
+function address(v: string): string {
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:(\d{1,5}))?$/.exec(v);
+  const port = m?.[4] === undefined ? 7233 : Number(m[4]);
+  if (!m || port < 1 || port > 65535) {
+    throw new InvalidArgumentError(`--address: got ${JSON.stringify(v)}; allowed: host or host:port with a port from 1 to 65535 (e.g. localhost:7233, [::1]:7233)`);
+  }
+  return v;
+}
+function named(flag: string) {
+  return (v: string): string => {
+    if (!/^[^\s\x00-\x1f]{1,255}$/.test(v)) throw new InvalidArgumentError(`${flag}: got ${JSON.stringify(v)}; allowed: 1 to 255 characters, no spaces or control characters`);
+    return v;
+  };
+}
+function webUrl(v: string): string {
+  let ok = false;
+  try {
+    ok = ['http:', 'https:'].includes(new URL(v).protocol);
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new InvalidArgumentError(`--ui-url: got ${JSON.stringify(v)}; allowed: an http:// or https:// URL (e.g. http://localhost:8233)`);
+  return v;
+}
+
 /** Adds --address, --namespace, --api-key, --tls* and --task-queue, each with its TEMPORAL_* env var. */
 export function withTemporalFlags(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--address <host:port>', 'Temporal frontend address').env('TEMPORAL_ADDRESS').default('localhost:7233'))
-    .addOption(new Option('-n, --namespace <name>', 'Temporal namespace').env('TEMPORAL_NAMESPACE').default('default'))
+    .addOption(new Option('--address <host:port>', 'Temporal frontend address').env('TEMPORAL_ADDRESS').default('localhost:7233').argParser(address))
+    .addOption(new Option('-n, --namespace <name>', 'Temporal namespace').env('TEMPORAL_NAMESPACE').default('default').argParser(named('--namespace')))
     .addOption(new Option('--api-key <key>', 'API key (prefer the env var: argv is visible to other users)').env('TEMPORAL_API_KEY'))
     .addOption(new Option('--tls', 'connect with TLS').env('TEMPORAL_TLS'))
     .addOption(new Option('--tls-cert-path <file>', 'client certificate for mTLS').env('TEMPORAL_TLS_CLIENT_CERT_PATH'))
     .addOption(new Option('--tls-key-path <file>', 'client key for mTLS').env('TEMPORAL_TLS_CLIENT_KEY_PATH'))
     .addOption(new Option('--tls-ca-path <file>', 'CA certificate of the server').env('TEMPORAL_TLS_SERVER_CA_CERT_PATH'))
     .addOption(new Option('--tls-server-name <name>', 'override the TLS server name').env('TEMPORAL_TLS_SERVER_NAME'))
-    .addOption(new Option('--task-queue <name>', 'task queue of the pve-vllm worker').env('PVE_VLLM_TASK_QUEUE').default(DEFAULT_TASK_QUEUE))
-    .addOption(new Option('--ui-url <url>', 'Temporal Web UI base URL, for links').env('TEMPORAL_UI_URL'));
+    .addOption(new Option('--task-queue <name>', 'task queue of the pve-vllm worker').env('PVE_VLLM_TASK_QUEUE').default(DEFAULT_TASK_QUEUE).argParser(named('--task-queue')))
+    .addOption(new Option('--ui-url <url>', 'Temporal Web UI base URL, for links').env('TEMPORAL_UI_URL').argParser(webUrl));
 }
 
+/** The connection the flags describe; a TLS file that cannot be read, or half an mTLS pair, is bad input. */
 export function connectionOptions(f: TemporalFlags): ConnectionOptions {
+  if (Boolean(f.tlsCertPath) !== Boolean(f.tlsKeyPath)) {
+    const [given, missing] = f.tlsCertPath ? ['--tls-cert-path', '--tls-key-path'] : ['--tls-key-path', '--tls-cert-path'];
+    throw new UsageError(`${given}: got ${JSON.stringify(f.tlsCertPath ?? f.tlsKeyPath)} without ${missing}; allowed: both (mTLS: a client certificate and its key) or neither`);
+  }
   const mtls = f.tlsCertPath && f.tlsKeyPath;
   const tls =
     f.tls || mtls || f.tlsCaPath || f.apiKey
       ? {
           serverNameOverride: f.tlsServerName,
-          serverRootCACertificate: f.tlsCaPath ? readFileSync(f.tlsCaPath) : undefined,
-          clientCertPair: mtls ? { crt: readFileSync(f.tlsCertPath as string), key: readFileSync(f.tlsKeyPath as string) } : undefined,
+          serverRootCACertificate: f.tlsCaPath ? pemFile('--tls-ca-path', f.tlsCaPath) : undefined,
+          clientCertPair: mtls ? { crt: pemFile('--tls-cert-path', f.tlsCertPath as string), key: pemFile('--tls-key-path', f.tlsKeyPath as string) } : undefined,
         }
       : undefined;
   return { address: f.address, tls, apiKey: f.apiKey };
+}
+
+function pemFile(flag: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
+    throw new UsageError(`${flag}: got ${JSON.stringify(path)}; allowed: a readable PEM file — ${why}`);
+  }
 }
 
 /** Where the Web UI shows a workflow. The dev server's UI is on its port + 1000. */

@@ -25,7 +25,13 @@ export interface Io {
 }
 
 export async function temporalClient(f: TemporalFlags): Promise<Client> {
-  const connection = await Connection.connect(connectionOptions(f));
+  const opts = connectionOptions(f);
+  let connection: Connection;
+  try {
+    connection = await Connection.connect(opts);
+  } catch (err) {
+    throw new Error(`cannot reach Temporal at ${f.address} (${(err as Error).message}): start a server (\`temporal server start-dev\`, or docker-compose.temporal.yml) or point --address / TEMPORAL_ADDRESS at one`, { cause: err });
+  }
   return new Client({ connection, namespace: f.namespace });
 }
 

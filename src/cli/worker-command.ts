@@ -9,7 +9,9 @@ export async function workerCommand(f: TemporalFlags & { maxConcurrentActivities
   // The SDK's runtime turns SIGINT/SIGTERM into a graceful worker shutdown (shutdownGraceTime below).
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
   const opts = connectionOptions(f);
-  const connection = await connectWorker({ address: opts.address, tls: opts.tls, apiKey: f.apiKey });
+  const connection = await connectWorker({ address: opts.address, tls: opts.tls, apiKey: f.apiKey }).catch((err: unknown) => {
+    throw new Error(`cannot reach Temporal at ${f.address} (${(err as Error).message}): start a server or point --address / TEMPORAL_ADDRESS at one`, { cause: err });
+  });
   const { worker, deps } = await createDeployWorker({
     connection,
     namespace: f.namespace,

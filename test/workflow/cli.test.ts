@@ -64,6 +64,10 @@ describe('pve-vllm CLI', () => {
     [['demo', '--decide', 'openwebui=scrap', '--decide', 'frontend=both'], /--decide: openwebui: scrap destroys .* cannot also be the frontend/],
     // refused before connecting: nothing listens on port 1
     [['decide', 'some-run', 'frontend', 'all', '--address', '127.0.0.1:1'], /frontend: got "all"; allowed: openwebui, comfyui, both/],
+    [['status', 'some-run', '--address', '127.0.0.1:99999'], /--address: got "127\.0\.0\.1:99999"; allowed: host or host:port/],
+    [['status', 'some-run', '--ui-url', 'ftp://ui'], /--ui-url: got "ftp:\/\/ui"; allowed: an http/],
+    [['worker', '--tls-cert-path', '/etc/hostname', '--address', '127.0.0.1:1'], /--tls-cert-path: got "\/etc\/hostname" without --tls-key-path/],
+    [['status', 'some-run', '--tls-ca-path', '/nonexistent-ca.pem', '--address', '127.0.0.1:1'], /--tls-ca-path: got "\/nonexistent-ca\.pem"; allowed: a readable PEM file — no such file/],
     [['plan', '--config', 'examples/seed-lab.yaml', '--max-model-len', '100'], /model\.maxModelLen: got 100; allowed: .* from 512 to 1048576/],
     [['demo', '--time-scale', 'abc'], /--time-scale: got "abc"; allowed: a number greater than 0, at most 100/],
     [['demo', '--time-scale', '0'], /--time-scale: got "0"; allowed: a number greater than 0/],
