@@ -28,6 +28,15 @@ function port(name: string) {
     return Number(v);
   };
 }
+/** Temporal's default limit on an id's length is 1000; an empty id or control characters are refused there too. */
+function workflowId(name: string) {
+  return (v: string): string => {
+    if (!/^[^\x00-\x1f\x7f]{1,1000}$/.test(v) || v.trim() !== v) {
+      throw new InvalidArgumentError(`${name}: got ${JSON.stringify(v)}; allowed: 1 to 1000 characters, no control characters or surrounding spaces (e.g. pve-vllm-pve)`);
+    }
+    return v;
+  };
+}
 const collect = (v: string, prev: string[]) => [...prev, v];
 const collectFault = (v: string, prev: string[]) => {
   if (!(FAULT_NAMES as readonly string[]).includes(v)) throw new InvalidArgumentError(`--fault: got ${JSON.stringify(v)}; allowed: ${FAULT_NAMES.join(', ')}`);
@@ -50,17 +59,17 @@ export function buildProgram(run: (p: Promise<number>) => void): Command {
     .option('--max-model-len <n>', 'override model.maxModelLen', positiveInt('--max-model-len'))
     .option('--watch', 'follow the run live until it ends')
     .option('--json', 'wait for the end and print one JSON report')
-    .option('--workflow-id <id>', 'workflow id (default: pve-vllm-<node>: one deploy per node at a time)')
+    .option('--workflow-id <id>', 'workflow id (default: pve-vllm-<node>: one deploy per node at a time)', workflowId('--workflow-id'))
     .action((o) => run(import('./cli/run-commands').then((m) => m.deployCommand(o, io))));
 
-  withTemporalFlags(program.command('status').argument('<workflowId>').description('show a run: step, checkpoints, pending decisions'))
+  withTemporalFlags(program.command('status').argument('<workflowId>', 'the run, e.g. pve-vllm-pve', workflowId('workflowId')).description('show a run: step, checkpoints, pending decisions'))
     .option('--json', 'print JSON')
     .action((id: string, o) => run(import('./cli/run-commands').then((m) => m.statusCommand(id, o, io))));
 
   withTemporalFlags(
     program
       .command('decide')
-      .argument('<workflowId>')
+      .argument('<workflowId>', 'the run, e.g. pve-vllm-pve', workflowId('workflowId'))
       .argument('<decision>', 'openwebui or frontend')
       .argument('<choice>', 'openwebui: repurpose|keep|scrap; frontend: openwebui|comfyui|both')
       .description('answer a decision (a rejected choice prints the reason and exits 2)'),
@@ -68,12 +77,12 @@ export function buildProgram(run: (p: Promise<number>) => void): Command {
     .option('--by <name>', 'who decided (default: $USER)')
     .action((id: string, decision: string, choice: string, o) => run(import('./cli/run-commands').then((m) => m.decideCommand(id, decision, choice, o, io))));
 
-  withTemporalFlags(program.command('cancel').argument('<workflowId>').description('cancel a run; its changes are undone'))
+  withTemporalFlags(program.command('cancel').argument('<workflowId>', 'the run, e.g. pve-vllm-pve', workflowId('workflowId')).description('cancel a run; its changes are undone'))
     .option('--json', 'print the final report as JSON')
     .option('--no-wait', 'do not wait for the undo to finish')
     .action((id: string, o) => run(import('./cli/run-commands').then((m) => m.cancelCommand(id, o, io))));
 
-  withTemporalFlags(program.command('history').argument('<workflowId>').description('the step timeline of a run'))
+  withTemporalFlags(program.command('history').argument('<workflowId>', 'the run, e.g. pve-vllm-pve', workflowId('workflowId')).description('the step timeline of a run'))
     .option('--json', 'print JSON')
     .action((id: string, o) => run(import('./cli/run-commands').then((m) => m.historyCommand(id, o, io))));
 

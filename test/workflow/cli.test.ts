@@ -65,6 +65,8 @@ describe('pve-vllm CLI', () => {
     // refused before connecting: nothing listens on port 1
     [['decide', 'some-run', 'frontend', 'all', '--address', '127.0.0.1:1'], /frontend: got "all"; allowed: openwebui, comfyui, both/],
     [['status', 'some-run', '--address', '127.0.0.1:99999'], /--address: got "127\.0\.0\.1:99999"; allowed: host or host:port/],
+    [['status', '', '--address', '127.0.0.1:1'], /workflowId: got ""; allowed: 1 to 1000 characters/],
+    [['deploy', '--config', 'x.yaml', '--workflow-id', ' padded'], /--workflow-id: got " padded"; allowed: 1 to 1000 characters/],
     [['status', 'some-run', '--ui-url', 'ftp://ui'], /--ui-url: got "ftp:\/\/ui"; allowed: an http/],
     [['worker', '--tls-cert-path', '/etc/hostname', '--address', '127.0.0.1:1'], /--tls-cert-path: got "\/etc\/hostname" without --tls-key-path/],
     [['status', 'some-run', '--tls-ca-path', '/nonexistent-ca.pem', '--address', '127.0.0.1:1'], /--tls-ca-path: got "\/nonexistent-ca\.pem"; allowed: a readable PEM file — no such file/],
