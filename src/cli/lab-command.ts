@@ -1,5 +1,6 @@
 // `pve-vllm lab`: the simulated Proxmox host in the foreground, on 127.0.0.1 only, until killed.
-import { startLab } from '../lab';
+import { LabStateError, startLab, type Lab, type StartLabOptions } from '../lab';
+import { UsageError } from './exit';
 import type { FaultName } from '../lab/state';
 import { EXIT_OK } from './exit';
 import type { Io } from './run-commands';
@@ -12,7 +13,7 @@ export interface LabFlags {
 }
 
 export async function labCommand(f: LabFlags, io: Io): Promise<number> {
-  const lab = await startLab({ statePath: f.state, faults: f.fault as FaultName[], timeScale: f.timeScale });
+  const lab = await startLabFor('--state', { statePath: f.state, faults: f.fault as FaultName[], timeScale: f.timeScale });
   if (f.configOut) await lab.writeConfig(f.configOut);
   io.out.write(
     [
@@ -32,4 +33,14 @@ export async function labCommand(f: LabFlags, io: Io): Promise<number> {
   });
   await lab.stop();
   return EXIT_OK;
+}
+
+/** startLab, with a state file it cannot resume from reported as bad input of the flag that named it. */
+export async function startLabFor(flag: string, opts: StartLabOptions): Promise<Lab> {
+  try {
+    return await startLab(opts);
+  } catch (err) {
+    if (err instanceof LabStateError) throw new UsageError(`${flag}: ${err.message}`);
+    throw err;
+  }
 }

@@ -60,9 +60,27 @@ function newKeys(): LabKeys {
   };
 }
 
+/** A state file the lab cannot resume from: not JSON, or not a lab's state. */
+export class LabStateError extends Error {
+  constructor(readonly path: string, reason: string) {
+    super(`got ${JSON.stringify(path)}; allowed: a state file the lab wrote (JSON, version 1) — ${reason}; remove it to start from the design's host`);
+    this.name = 'LabStateError';
+  }
+}
+
 async function loadState(statePath?: string): Promise<{ state: LabState; loaded: boolean }> {
   if (statePath && existsSync(statePath)) {
-    return { state: JSON.parse(await readFile(statePath, 'utf8')) as LabState, loaded: true };
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(await readFile(statePath, 'utf8'));
+    } catch (err) {
+      throw new LabStateError(statePath, `not JSON (${(err as Error).message})`);
+    }
+    const s = parsed as Partial<LabState> | null;
+    if (typeof s !== 'object' || s === null || s.version !== 1 || !s.keys || !s.node || typeof s.guests !== 'object' || !Array.isArray(s.journal)) {
+      throw new LabStateError(statePath, 'not a lab state (no version 1, keys, node, guests and journal)');
+    }
+    return { state: s as LabState, loaded: true };
   }
   return { state: designState(newKeys()), loaded: false };
 }

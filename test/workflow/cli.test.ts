@@ -10,6 +10,8 @@ import { sharedServerAddress } from '../harness/temporal';
 
 const seed = parse(readFileSync(join(__dirname, '..', '..', 'examples', 'seed-lab.yaml'), 'utf8')) as Record<string, any>;
 const dir = mkdtempSync(join(tmpdir(), 'cli-'));
+const notLabState = join(dir, 'not-a-lab-state.json');
+writeFileSync(notLabState, '{"version": 2}\n');
 
 function configWith(edit: (c: Record<string, any>) => void): string {
   const c = structuredClone(seed);
@@ -65,6 +67,8 @@ describe('pve-vllm CLI', () => {
     // refused before connecting: nothing listens on port 1
     [['decide', 'some-run', 'frontend', 'all', '--address', '127.0.0.1:1'], /frontend: got "all"; allowed: openwebui, comfyui, both/],
     [['status', 'some-run', '--address', '127.0.0.1:99999'], /--address: got "127\.0\.0\.1:99999"; allowed: host or host:port/],
+    [['lab', '--state', notLabState], /--state: got ".*not-a-lab-state\.json"; allowed: a state file the lab wrote .* not a lab state/],
+    [['demo', '--lab-state', notLabState], /--lab-state: got ".*not-a-lab-state\.json"; allowed: a state file the lab wrote/],
     [['status', '', '--address', '127.0.0.1:1'], /workflowId: got ""; allowed: 1 to 1000 characters/],
     [['deploy', '--config', 'x.yaml', '--workflow-id', ' padded'], /--workflow-id: got " padded"; allowed: 1 to 1000 characters/],
     [['status', 'some-run', '--ui-url', 'ftp://ui'], /--ui-url: got "ftp:\/\/ui"; allowed: an http/],
