@@ -6,9 +6,9 @@ import { EXIT_OK } from './exit';
 import type { Io } from './run-commands';
 
 export async function workerCommand(f: TemporalFlags & { maxConcurrentActivities: number }, io: Io): Promise<number> {
+  const opts = connectionOptions(f); // bad TLS flags are bad input: refused before anything is set up
   // The SDK's runtime turns SIGINT/SIGTERM into a graceful worker shutdown (shutdownGraceTime below).
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
-  const opts = connectionOptions(f);
   const connection = await connectWorker({ address: opts.address, tls: opts.tls, apiKey: f.apiKey }).catch((err: unknown) => {
     throw new Error(`cannot reach Temporal at ${f.address} (${(err as Error).message}): start a server or point --address / TEMPORAL_ADDRESS at one`, { cause: err });
   });
