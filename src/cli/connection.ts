@@ -21,7 +21,7 @@ export interface TemporalFlags {
 
 // The flags' own checks, before anything connects (they apply to the env vars' values too).
 function address(v: string): string {
-  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:(\d{1,5}))?$/.exec(v);
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?)(:(\d{1,5}))?$/.exec(v);
   const port = m?.[4] === undefined ? 7233 : Number(m[4]);
   if (!m || port < 1 || port > 65535) {
     throw new InvalidArgumentError(`--address: got ${JSON.stringify(v)}; allowed: host or host:port with a port from 1 to 65535 (e.g. localhost:7233, [::1]:7233)`);
