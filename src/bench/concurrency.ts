@@ -57,19 +57,24 @@ async function round(ctx: BenchContext, k: number, timeScale: number): Promise<R
 export async function benchConcurrency(ctx: BenchContext, opts: ConcurrencyOptions): Promise<Section> {
   const out = emptySection();
   const ks = [...new Set([1, ...opts.ks])].sort((a, b) => a - b);
+  // Each run takes every K in turn, so that a ratio pairs rounds a minute apart, not a block of K = 1 rounds
+  // with a block of K = 50 rounds several minutes later: the machine's speed drifts (see the README).
+  const roundsOf = new Map<number, Round[]>(ks.map((k) => [k, []]));
+  for (let i = 0; i < opts.runs; i++) {
+    for (const k of ks) {
+      const r = await round(ctx, k, opts.timeScale);
+      roundsOf.get(k)?.push(r);
+      ctx.log(`  K=${k} run ${i + 1}/${opts.runs}: wall ${(r.wallMs / 1000).toFixed(1)} s, worker peak RSS ${r.peakRssMB.toFixed(0)} MB, ` +
+        `${r.failures} failures${r.firstError ? ` (${r.firstError.split('\n')[0]})` : ''}; CPU s: worker ${r.cpu.worker.toFixed(1)}, ` +
+        `hosts ${r.cpu.hosts.toFixed(1)}, server ${r.cpu.server.toFixed(1)}`);
+    }
+  }
   const wall = new Map<number, number[]>();
   /** per round: seconds the cores needed for the round's CPU (all three processes), had they never idled */
   const cpuFloorMs = new Map<number, number[]>();
   let worstRss = 0;
   for (const k of ks) {
-    const rounds: Round[] = [];
-    for (let i = 0; i < opts.runs; i++) {
-      const r = await round(ctx, k, opts.timeScale);
-      rounds.push(r);
-      ctx.log(`  K=${k} run ${i + 1}/${opts.runs}: wall ${(r.wallMs / 1000).toFixed(1)} s, worker peak RSS ${r.peakRssMB.toFixed(0)} MB, ` +
-        `${r.failures} failures${r.firstError ? ` (${r.firstError.split('\n')[0]})` : ''}; CPU s: worker ${r.cpu.worker.toFixed(1)}, ` +
-        `hosts ${r.cpu.hosts.toFixed(1)}, server ${r.cpu.server.toFixed(1)}`);
-    }
+    const rounds = roundsOf.get(k) ?? [];
     wall.set(k, rounds.map((r) => r.wallMs));
     cpuFloorMs.set(k, rounds.map((r) => ((r.cpu.worker + r.cpu.hosts + r.cpu.server) * 1000) / cpus().length));
     worstRss = Math.max(worstRss, ...rounds.map((r) => r.peakRssMB));
