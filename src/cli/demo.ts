@@ -1,13 +1,14 @@
 // `pve-vllm demo`: the whole thing on the embedded default — a local dev server (with its Web UI), the lab,
 // a worker, and a deploy — answering decisions from --decide, a prompt in a TTY, or the recommendation.
 // The CLI's lab and demo commands are the only places outside src/lab that start the lab.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Client } from '@temporalio/client';
 import { Runtime, DefaultLogger } from '@temporalio/worker';
 import { choiceProblem, decisionConflict, type FrontendChoice, type OpenWebuiChoice } from '../config/decisions';
+import type { Lab } from '../lab';
 import type { FaultName } from '../lab/state';
 import { startDevServer } from '../temporal/dev-server';
 import { bundleWorkflows, connectWorker, createDeployWorker } from '../worker';
@@ -54,16 +55,33 @@ export async function demoCommand(f: DemoFlags, io: Io): Promise<number> {
   const log = (s: string) => {
     if (!f.json) io.err.write(`${s}\n`);
   };
-  Runtime.install({ logger: new DefaultLogger('WARN', ({ level, message }) => io.err.write(`[worker ${level}] ${message}\n`)) });
+  // The lab's config and its secret files (0600) live here for the run only.
   const dir = mkdtempSync(join(tmpdir(), 'pve-vllm-demo-'));
-  const lab = await startLabFor('--lab-state', { statePath: f.labState, faults: f.fault as FaultName[], timeScale: f.timeScale });
-  const cfgPath = join(dir, 'lab.yaml');
-  await lab.writeConfig(cfgPath);
-  const prepared = prepareDeploy({ config: cfgPath, model: f.model, maxModelLen: f.maxModelLen }, io);
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
+  let lab: Lab;
+  let prepared: ReturnType<typeof prepareDeploy>;
+  try {
+    lab = await startLabFor('--lab-state', { statePath: f.labState, faults: f.fault as FaultName[], timeScale: f.timeScale });
+  } catch (err) {
+    removeDir();
+    throw err;
+  }
+  try {
+    const cfgPath = join(dir, 'lab.yaml');
+    await lab.writeConfig(cfgPath);
+    prepared = prepareDeploy({ config: cfgPath, model: f.model, maxModelLen: f.maxModelLen }, io);
+  } catch (err) {
+    await lab.stop({ save: false });
+    removeDir();
+    throw err;
+  }
   if (typeof prepared === 'number') {
-    await lab.stop();
+    // Bad input changes nothing: not even a --lab-state file that did not exist before.
+    await lab.stop({ save: false });
+    removeDir();
     return prepared;
   }
+  Runtime.install({ logger: new DefaultLogger('WARN', ({ level, message }) => io.err.write(`[worker ${level}] ${message}\n`)) });
   log(`lab: SSH 127.0.0.1:${lab.ssh.port}, PVE API https://127.0.0.1:${lab.api.port}`);
   const [server, bundle] = await Promise.all([startDevServer({ uiPort: f.uiPort, log }), bundleWorkflows()]);
   log(`Temporal dev server ${server.address} (${server.cli.source}); Web UI ${server.uiUrl}`);
@@ -129,6 +147,7 @@ export async function demoCommand(f: DemoFlags, io: Io): Promise<number> {
     await connection.close();
     await server.stop();
     await lab.stop();
+    removeDir();
   }
   return code;
 }

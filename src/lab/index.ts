@@ -46,7 +46,8 @@ export interface Lab {
   /** every SSH exec command line the lab received, verbatim (stdin is not kept) */
   commands(): Array<{ seq: number; at: string; user: string; command: string }>;
   armFault(name: FaultName): void;
-  stop(): Promise<void>;
+  /** Stops the lab; its state is saved (with statePath) unless `save: false`, e.g. when a run never started. */
+  stop(opts?: { save?: boolean }): Promise<void>;
 }
 
 function newKeys(): LabKeys {
@@ -146,13 +147,13 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
       if (!FAULT_NAMES.includes(name)) throw new Error(`unknown lab fault '${String(name)}'`);
       host.armFault(name);
     },
-    stop: async () => {
+    stop: async (stopOpts) => {
       if (stopped) return;
       stopped = true;
       if (saveTimer) clearTimeout(saveTimer);
       await Promise.all([ssh.stop(), api.stop(), services.stop()]);
       await saving;
-      await save();
+      if (stopOpts?.save !== false) await save();
     },
   };
   return lab;

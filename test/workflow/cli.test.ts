@@ -1,6 +1,6 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- these tests edit arbitrary YAML trees to break them */
 // The CLI contract: help works, bad flags and bad configs exit 2 with a clear message, and start nothing.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -84,6 +84,17 @@ describe('pve-vllm CLI', () => {
     const r = await run(args as string[]);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(message);
+  });
+
+  it('demo with a bad override exits 2 and leaves nothing behind: no lab state file, no config directory', async () => {
+    const state = join(dir, 'never-written-state.json');
+    const demoDirs = () => readdirSync(tmpdir()).filter((n) => n.startsWith('pve-vllm-demo-')).length;
+    const before = demoDirs();
+    const r = await run(['demo', '--max-model-len', '100', '--lab-state', state]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/model\.maxModelLen: got 100; allowed: .* from 512/);
+    expect(existsSync(state)).toBe(false);
+    expect(demoDirs()).toBe(before);
   });
 
   it.each([
