@@ -70,20 +70,38 @@ export class LabStateError extends Error {
 }
 
 async function loadState(statePath?: string): Promise<{ state: LabState; loaded: boolean }> {
-  if (statePath && existsSync(statePath)) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(await readFile(statePath, 'utf8'));
-    } catch (err) {
-      throw new LabStateError(statePath, `not JSON (${(err as Error).message})`);
-    }
-    const s = parsed as Partial<LabState> | null;
-    if (typeof s !== 'object' || s === null || s.version !== 1 || !s.keys || !s.node || typeof s.guests !== 'object' || !Array.isArray(s.journal)) {
-      throw new LabStateError(statePath, 'not a lab state (no version 1, keys, node, guests and journal)');
-    }
-    return { state: s as LabState, loaded: true };
+  if (!statePath || !existsSync(statePath)) return { state: designState(newKeys()), loaded: false };
+  let text: string;
+  try {
+    text = await readFile(statePath, 'utf8');
+  } catch (err) {
+    throw new LabStateError(statePath, `it cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
-  return { state: designState(newKeys()), loaded: false };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // Not the parser's message: it quotes the file's first characters, and a wrong path may name a secret.
+    throw new LabStateError(statePath, 'it is not JSON');
+  }
+  const why = notLabState(parsed);
+  if (why) throw new LabStateError(statePath, `it is not a lab state (${why})`);
+  return { state: parsed as LabState, loaded: true };
+}
+
+/** What a file lacks to be a saved lab state, or undefined: the parts the lab reads before anything else. */
+function notLabState(v: unknown): string | undefined {
+  const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+  if (!isObject(v)) return 'not an object';
+  if (v.version !== 1) return 'version is not 1';
+  const keys = v.keys;
+  if (!isObject(keys) || typeof keys.sshHostKeyPem !== 'string' || typeof keys.rootPrivateKeyPem !== 'string' || typeof keys.vllmApiKey !== 'string') return 'no keys';
+  if (!isObject(v.node)) return 'no node';
+  if (!isObject(v.guests) || !isObject(v.runtimes) || !isObject(v.files)) return 'no guests, runtimes or files';
+  const access = v.access;
+  if (!isObject(access) || !Array.isArray(access.tokens) || access.tokens.length === 0 || typeof access.rootPassword !== 'string') return 'no API access';
+  for (const list of ['pci', 'storage', 'tasks', 'journal'] as const) if (!Array.isArray(v[list])) return `no ${list}`;
+  return undefined;
 }
 
 export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {

@@ -12,6 +12,8 @@ const seed = parse(readFileSync(join(__dirname, '..', '..', 'examples', 'seed-la
 const dir = mkdtempSync(join(tmpdir(), 'cli-'));
 const notLabState = join(dir, 'not-a-lab-state.json');
 writeFileSync(notLabState, '{"version": 2}\n');
+const secretNotState = join(dir, 'vllm.env');
+writeFileSync(secretNotState, 'sk-live-abcdef123456\n');
 
 function configWith(edit: (c: Record<string, any>) => void): string {
   const c = structuredClone(seed);
@@ -69,6 +71,7 @@ describe('pve-vllm CLI', () => {
     [['status', 'some-run', '--address', '127.0.0.1:99999'], /--address: got "127\.0\.0\.1:99999"; allowed: host or host:port/],
     [['lab', '--state', notLabState], /--state: got ".*not-a-lab-state\.json"; allowed: a state file the lab wrote .* not a lab state/],
     [['demo', '--lab-state', notLabState], /--lab-state: got ".*not-a-lab-state\.json"; allowed: a state file the lab wrote/],
+    [['lab', '--state', secretNotState], /--state: got ".*vllm\.env"; allowed: a state file the lab wrote .* it is not JSON; remove it/],
     [['status', '', '--address', '127.0.0.1:1'], /workflowId: got ""; allowed: 1 to 1000 characters/],
     [['deploy', '--config', 'x.yaml', '--workflow-id', ' padded'], /--workflow-id: got " padded"; allowed: 1 to 1000 characters/],
     [['status', 'some-run', '--ui-url', 'ftp://ui'], /--ui-url: got "ftp:\/\/ui"; allowed: an http/],
@@ -84,6 +87,7 @@ describe('pve-vllm CLI', () => {
     const r = await run(args as string[]);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(message);
+    expect(r.err).not.toContain('sk-live');
   });
 
   it('demo with a bad override exits 2 and leaves nothing behind: no lab state file, no config directory', async () => {
