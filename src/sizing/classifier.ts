@@ -4,6 +4,7 @@
  * ../shared/reference/proxmox-gpu-vllm.md §4; they tolerate the log prefixes of every vLLM version
  * because they search anywhere in a line. Pure: safe in workflow code.
  */
+import { MIN_MAX_MODEL_LEN } from './arithmetic';
 
 export type VllmFailureCause =
   | 'container-toolkit'
@@ -42,6 +43,15 @@ const RETRY_STEP = 256;
 function withRetry(estimate: number, base: string, asked: number | undefined): Omit<VllmLogDiagnosis, 'cause' | 'evidence'> {
   const rounded = Math.floor(estimate / RETRY_STEP) * RETRY_STEP;
   const suggested = rounded >= RETRY_STEP ? rounded : Math.floor(estimate);
+  if (suggested < MIN_MAX_MODEL_LEN) {
+    // A context that short cannot hold a chat: no shorter context is the remedy, less model is.
+    return {
+      explanation: `${base} At most about ${estimate} tokens fit${asked ? ` (asked ${asked})` : ''}, under the ${MIN_MAX_MODEL_LEN} we deploy at least.`,
+      remedy: 'Raise --gpu-memory-utilization, use --kv-cache-dtype fp8, or a smaller/quantized model (`pve-vllm plan` lists the ones that fit).',
+      estimatedMaxLen: estimate,
+      retryable: false,
+    };
+  }
   return {
     explanation: `${base} At most about ${estimate} tokens fit${asked ? ` (asked ${asked})` : ''}.`,
     remedy: `Lower --max-model-len to ${suggested} or less, or raise --gpu-memory-utilization, or use --kv-cache-dtype fp8 or a smaller/quantized model.`,

@@ -9,7 +9,7 @@
  */
 import {
   GiB, billions, embeddingParams, estimateWeightBytes, floor2, gb, gib, kvBytesPerElement,
-  kvBytesPerToken, reserveFor, round2,
+  kvBytesPerToken, MIN_MAX_MODEL_LEN, reserveFor, round2,
 } from './arithmetic';
 import { findFamily, lookupModel } from './catalog';
 import type { FitInput, FitResult, KvCacheDtype, ModelSpec, Quantization, ReserveBreakdown, Verdict } from './types';
@@ -105,7 +105,10 @@ function footprint(spec: ModelSpec, q: Quantization, len: number, kv: KvCacheDty
   };
 }
 
-/** Largest multiple of CONTEXT_STEP up to the native context whose footprint fits the budget; null if none. */
+/**
+ * Largest multiple of CONTEXT_STEP up to the native context whose footprint fits the budget; null if none does,
+ * or only contexts shorter than MIN_MAX_MODEL_LEN (too short to deploy: they would only fail at checkpoint 6).
+ */
 export function largestFittingLen(spec: ModelSpec, q: Quantization, budgetBytes: number, kv: KvCacheDtype, offloadGb = 0, mnbt?: number): number | null {
   const fitsAt = (len: number): boolean => footprint(spec, q, len, kv, offloadGb, mnbt).neededBytes <= budgetBytes;
   if (fitsAt(spec.nativeContext)) return spec.nativeContext;
@@ -120,7 +123,7 @@ export function largestFittingLen(spec: ModelSpec, q: Quantization, budgetBytes:
     if (fitsAt(mid * CONTEXT_STEP)) lo = mid;
     else hi = mid;
   }
-  return lo === 0 ? null : lo * CONTEXT_STEP;
+  return lo * CONTEXT_STEP < MIN_MAX_MODEL_LEN ? null : lo * CONTEXT_STEP;
 }
 
 function emptyResult(modelId: string, input: FitInput, reasons: string[]): FitResult {
@@ -227,7 +230,7 @@ function explain(spec: ModelSpec, r: FitResult): string[] {
   if (fixed > r.budgetBytes) {
     lines.push(`The weights alone (${gib(r.weightBytesOnGpu)}) exhaust the budget: no context length helps. vLLM would stop with CUDA out of memory or "No available memory for the cache blocks".`);
   } else if (r.largestMaxModelLen === null) {
-    lines.push('Not even a 256-token context fits beside the weights.');
+    lines.push(`Not even a ${MIN_MAX_MODEL_LEN}-token context (the shortest we deploy) fits beside the weights.`);
   } else if (r.largestMaxModelLen < r.maxModelLen) {
     lines.push(`Largest max_model_len that fits: ${r.largestMaxModelLen} (asked ${r.maxModelLen}, native ${r.nativeContext}); vLLM would report that the KV cache cannot hold one max_model_len sequence.`);
   } else if (r.largestMaxModelLen < r.nativeContext) {

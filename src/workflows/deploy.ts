@@ -4,6 +4,7 @@ import {
   ApplicationFailure,
   condition,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -362,7 +363,9 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
     // vLLM starts after the frontends: ComfyUI has let go of the GPU by then.
     let serving = await startVllm(ctId, launch);
     const fitsLen = serving.failure?.suggestedMaxModelLen ?? serving.failure?.estimatedMaxLen;
-    if (!serving.ok && serving.failure?.cause === 'kv-cache-too-small' && fitsLen && fitsLen >= MIN_MAX_MODEL_LEN && fitsLen < launch.maxModelLen && cfg.model.allowContextReduction) {
+    // Never below the shortest context we deploy; runs recorded before that rule (no patch marker) replay as they ran.
+    const longEnough = (n: number) => n >= MIN_MAX_MODEL_LEN || !patched('kv-retry-min-len');
+    if (!serving.ok && serving.failure?.cause === 'kv-cache-too-small' && fitsLen && fitsLen < launch.maxModelLen && cfg.model.allowContextReduction && longEnough(fitsLen)) {
       // The one retry the design's sizing lessons allow: the context vLLM itself says fits.
       launch = { ...launch, maxModelLen: fitsLen };
       p.sizing = [...(p.sizing ?? []), `vLLM: KV cache too small; retrying once with --max-model-len ${launch.maxModelLen}`];

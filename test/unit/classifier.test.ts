@@ -64,9 +64,13 @@ describe('kv-cache-too-small', () => {
     expect(primaryVllmFailure(read('kv-cache-too-small-v1-models.log'))).toMatchObject({ estimatedMaxLen: 13161, suggestedMaxModelLen: 13056 });
   });
 
-  it('reads thousands separators and keeps a tiny estimate usable', () => {
+  it('does not suggest a context under 512 tokens: it asks for less model instead', () => {
     const line = 'ValueError: To serve at least one request with the model\'s max seq len (131072), (16.00 GiB KV cache is needed, which is larger than the available KV cache memory (0.02 GiB). Based on the available memory, the estimated maximum model length is 160. Try increasing `gpu_memory_utilization` or decreasing `max_model_len` when initializing the engine.';
-    expect(primaryVllmFailure(line)).toMatchObject({ estimatedMaxLen: 160, suggestedMaxModelLen: 160 });
+    const d = primaryVllmFailure(line);
+    expect(d).toMatchObject({ estimatedMaxLen: 160, retryable: false });
+    expect(d?.suggestedMaxModelLen).toBeUndefined();
+    expect(d?.remedy).toMatch(/smaller\/quantized model/);
+    expect(d?.remedy).not.toMatch(/--max-model-len/);
   });
 });
 

@@ -190,11 +190,12 @@ describe('other tenants on the GPU', () => {
 describe('largest max_model_len', () => {
   const models = ['TheBloke/Mistral-7B-Instruct-v0.2-AWQ', 'Qwen/Qwen2.5-14B-Instruct-AWQ', 'hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4', 'meta-llama/Llama-3.2-3B-Instruct', 'Qwen/Qwen2.5-7B-Instruct'];
 
-  it.each(models)('%s: fits at the largest, not 256 tokens above, and is a multiple of 256', (model) => {
+  it.each(models)('%s: fits at the largest, not 256 tokens above, and is a multiple of 256 of at least 512', (model) => {
     const r = fit(model);
     const largest = r.largestMaxModelLen;
-    if (largest === null) return expect(fit(model, { maxModelLen: 256 }).verdict).toBe('does-not-fit');
+    if (largest === null) return expect(fit(model, { maxModelLen: 512 }).verdict).toBe('does-not-fit');
     expect(largest % 256).toBe(0);
+    expect(largest).toBeGreaterThanOrEqual(512);
     expect(fit(model, { maxModelLen: largest }).neededBytes).toBeLessThanOrEqual(r.budgetBytes);
     if (largest < r.nativeContext) expect(fit(model, { maxModelLen: largest + 256 }).verdict).toBe('does-not-fit');
   });
