@@ -37,6 +37,7 @@ function workflowId(name: string) {
     return v;
   };
 }
+const workflowIdArg = workflowId('workflowId');
 const collect = (v: string, prev: string[]) => [...prev, v];
 const collectFault = (v: string, prev: string[]) => {
   if (!(FAULT_NAMES as readonly string[]).includes(v)) throw new InvalidArgumentError(`--fault: got ${JSON.stringify(v)}; allowed: ${FAULT_NAMES.join(', ')}`);
@@ -62,14 +63,14 @@ export function buildProgram(run: (p: Promise<number>) => void): Command {
     .option('--workflow-id <id>', 'workflow id (default: pve-vllm-<node>: one deploy per node at a time)', workflowId('--workflow-id'))
     .action((o) => run(import('./cli/run-commands').then((m) => m.deployCommand(o, io))));
 
-  withTemporalFlags(program.command('status').argument('<workflowId>', 'the run, e.g. pve-vllm-pve', workflowId('workflowId')).description('show a run: step, checkpoints, pending decisions'))
+  withTemporalFlags(program.command('status').argument('<workflowId>', 'the run, e.g. pve-vllm-pve', workflowIdArg).description('show a run: step, checkpoints, pending decisions'))
     .option('--json', 'print JSON')
     .action((id: string, o) => run(import('./cli/run-commands').then((m) => m.statusCommand(id, o, io))));
 
   withTemporalFlags(
     program
       .command('decide')
-      .argument('<workflowId>', 'the run, e.g. pve-vllm-pve', workflowId('workflowId'))
+      .argument('<workflowId>', 'the run, e.g. pve-vllm-pve', workflowIdArg)
       .argument('<decision>', 'openwebui or frontend')
       .argument('<choice>', 'openwebui: repurpose|keep|scrap; frontend: openwebui|comfyui|both')
       .description('answer a decision (a rejected choice prints the reason and exits 2)'),
@@ -77,12 +78,12 @@ export function buildProgram(run: (p: Promise<number>) => void): Command {
     .option('--by <name>', 'who decided (default: $USER)')
     .action((id: string, decision: string, choice: string, o) => run(import('./cli/run-commands').then((m) => m.decideCommand(id, decision, choice, o, io))));
 
-  withTemporalFlags(program.command('cancel').argument('<workflowId>', 'the run, e.g. pve-vllm-pve', workflowId('workflowId')).description('cancel a run; its changes are undone'))
+  withTemporalFlags(program.command('cancel').argument('<workflowId>', 'the run, e.g. pve-vllm-pve', workflowIdArg).description('cancel a run; its changes are undone'))
     .option('--json', 'print the final report as JSON')
     .option('--no-wait', 'do not wait for the undo to finish')
     .action((id: string, o) => run(import('./cli/run-commands').then((m) => m.cancelCommand(id, o, io))));
 
-  withTemporalFlags(program.command('history').argument('<workflowId>', 'the run, e.g. pve-vllm-pve', workflowId('workflowId')).description('the step timeline of a run'))
+  withTemporalFlags(program.command('history').argument('<workflowId>', 'the run, e.g. pve-vllm-pve', workflowIdArg).description('the step timeline of a run'))
     .option('--json', 'print JSON')
     .action((id: string, o) => run(import('./cli/run-commands').then((m) => m.historyCommand(id, o, io))));
 

@@ -10,7 +10,7 @@ import type { ClientChannel } from 'ssh2';
 import { SshConnectionError, SshTimeoutError, SshUploadError } from './errors';
 import { quote } from './quote';
 import { KILL_RUN_SCRIPT, RUN_ID_ENV } from './ssh-kill';
-import { replaceFileScript } from './file-scripts';
+import { pmxcfsWriteScript, replaceFileScript } from './file-scripts';
 import { sftpUpload } from './ssh-sftp';
 import { SshConnection, SshTarget, describeTarget } from './ssh-connection';
 
@@ -235,6 +235,12 @@ export class SshPool {
   async upload(target: SshTarget, path: string, content: string | Buffer, mode = 0o644): Promise<void> {
     const data = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
     const label = describeTarget(target);
+    if (path.startsWith('/etc/pve/')) {
+      // pmxcfs takes no temporary file beside a guest's config (and no modes): one counted write, as Host.write does.
+      const res = await this.exec(target, ['sh', '-c', pmxcfsWriteScript(path, data.length)], { stdin: data });
+      if (res.code !== 0) throw new SshUploadError(label, path, res.stderr.trim() || `exit ${res.code}`);
+      return;
+    }
     const viaSftp = await this.withConnection(target, (entry) =>
       this.withChannelSlot(entry, () => sftpUpload(entry.conn, label, path, data, mode)),
     );

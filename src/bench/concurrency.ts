@@ -58,10 +58,11 @@ export async function benchConcurrency(ctx: BenchContext, opts: ConcurrencyOptio
   const out = emptySection();
   const ks = [...new Set([1, ...opts.ks])].sort((a, b) => a - b);
   // Each run takes every K in turn, so that a ratio pairs rounds a minute apart, not a block of K = 1 rounds
-  // with a block of K = 50 rounds several minutes later: the machine's speed drifts (see the README).
+  // with a block of K = 50 rounds several minutes later: the machine's speed drifts (see the README). The order
+  // alternates, so that K = 1 does not always follow the previous run's K = 50 (and its leftovers).
   const roundsOf = new Map<number, Round[]>(ks.map((k) => [k, []]));
   for (let i = 0; i < opts.runs; i++) {
-    for (const k of ks) {
+    for (const k of i % 2 === 0 ? ks : [...ks].reverse()) {
       const r = await round(ctx, k, opts.timeScale);
       roundsOf.get(k)?.push(r);
       ctx.log(`  K=${k} run ${i + 1}/${opts.runs}: wall ${(r.wallMs / 1000).toFixed(1)} s, worker peak RSS ${r.peakRssMB.toFixed(0)} MB, ` +

@@ -19,22 +19,28 @@ export interface TemporalFlags {
   uiUrl?: string;
 }
 
-// The flags' own checks, before anything connects (they apply to the env vars' values too).
-function address(v: string): string {
-  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?)(:(\d{1,5}))?$/.exec(v);
-  const port = m?.[4] === undefined ? 7233 : Number(m[4]);
+// The flags' own checks, before anything connects. They apply to the env vars' values too, where an empty value
+// means unset (the default), as it does for the Temporal CLI.
+const DEFAULT_ADDRESS = 'localhost:7233';
+export function parseAddress(v: string): string {
+  if (v === '') return DEFAULT_ADDRESS;
+  // What the SDK takes: a host (DNS name, IPv4, or [IPv6]) and an optional port.
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[^:/\s[\]]+)(:(\d{1,5}))?$/.exec(v);
+  const port = m?.[3] === undefined ? 7233 : Number(m[3]);
   if (!m || port < 1 || port > 65535) {
     throw new InvalidArgumentError(`--address: got ${JSON.stringify(v)}; allowed: host or host:port with a port from 1 to 65535 (e.g. localhost:7233, [::1]:7233)`);
   }
   return v;
 }
-function named(flag: string) {
+export function parseName(flag: string, fallback: string) {
   return (v: string): string => {
+    if (v === '') return fallback;
     if (!/^[^\s\x00-\x1f]{1,255}$/.test(v)) throw new InvalidArgumentError(`${flag}: got ${JSON.stringify(v)}; allowed: 1 to 255 characters, no spaces or control characters`);
     return v;
   };
 }
-function webUrl(v: string): string {
+export function parseWebUrl(v: string): string | undefined {
+  if (v === '') return undefined; // derived from --address
   let ok = false;
   try {
     ok = ['http:', 'https:'].includes(new URL(v).protocol);
@@ -48,16 +54,16 @@ function webUrl(v: string): string {
 /** Adds --address, --namespace, --api-key, --tls* and --task-queue, each with its TEMPORAL_* env var. */
 export function withTemporalFlags(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--address <host:port>', 'Temporal frontend address').env('TEMPORAL_ADDRESS').default('localhost:7233').argParser(address))
-    .addOption(new Option('-n, --namespace <name>', 'Temporal namespace').env('TEMPORAL_NAMESPACE').default('default').argParser(named('--namespace')))
+    .addOption(new Option('--address <host:port>', 'Temporal frontend address').env('TEMPORAL_ADDRESS').default(DEFAULT_ADDRESS).argParser(parseAddress))
+    .addOption(new Option('-n, --namespace <name>', 'Temporal namespace').env('TEMPORAL_NAMESPACE').default('default').argParser(parseName('--namespace', 'default')))
     .addOption(new Option('--api-key <key>', 'API key (prefer the env var: argv is visible to other users)').env('TEMPORAL_API_KEY'))
     .addOption(new Option('--tls', 'connect with TLS').env('TEMPORAL_TLS'))
     .addOption(new Option('--tls-cert-path <file>', 'client certificate for mTLS').env('TEMPORAL_TLS_CLIENT_CERT_PATH'))
     .addOption(new Option('--tls-key-path <file>', 'client key for mTLS').env('TEMPORAL_TLS_CLIENT_KEY_PATH'))
     .addOption(new Option('--tls-ca-path <file>', 'CA certificate of the server').env('TEMPORAL_TLS_SERVER_CA_CERT_PATH'))
     .addOption(new Option('--tls-server-name <name>', 'override the TLS server name').env('TEMPORAL_TLS_SERVER_NAME'))
-    .addOption(new Option('--task-queue <name>', 'task queue of the pve-vllm worker').env('PVE_VLLM_TASK_QUEUE').default(DEFAULT_TASK_QUEUE).argParser(named('--task-queue')))
-    .addOption(new Option('--ui-url <url>', 'Temporal Web UI base URL, for links').env('TEMPORAL_UI_URL').argParser(webUrl));
+    .addOption(new Option('--task-queue <name>', 'task queue of the pve-vllm worker').env('PVE_VLLM_TASK_QUEUE').default(DEFAULT_TASK_QUEUE).argParser(parseName('--task-queue', DEFAULT_TASK_QUEUE)))
+    .addOption(new Option('--ui-url <url>', 'Temporal Web UI base URL, for links').env('TEMPORAL_UI_URL').argParser(parseWebUrl));
 }
 
 /** The connection the flags describe; a TLS file that cannot be read, or half an mTLS pair, is bad input. */
@@ -76,6 +82,12 @@ export function connectionOptions(f: TemporalFlags): ConnectionOptions {
         }
       : undefined;
   return { address: f.address, tls, apiKey: f.apiKey };
+}
+
+/** A connection that failed, said as where we looked and what to do. */
+export function unreachable(address: string, err: unknown): Error {
+  const why = err instanceof Error ? err.message : String(err);
+  return new Error(`cannot reach Temporal at ${address} (${why}): start a server (\`temporal server start-dev\`, or docker-compose.temporal.yml) or point --address / TEMPORAL_ADDRESS at one`, { cause: err });
 }
 
 function pemFile(flag: string, path: string): Buffer {

@@ -1,8 +1,7 @@
 // `pve-vllm lab`: the simulated Proxmox host in the foreground, on 127.0.0.1 only, until killed.
 import { LabStateError, startLab, type Lab, type StartLabOptions } from '../lab';
-import { UsageError } from './exit';
 import type { FaultName } from '../lab/state';
-import { EXIT_OK } from './exit';
+import { EXIT_OK, UsageError } from './exit';
 import type { Io } from './run-commands';
 
 export interface LabFlags {

@@ -5,7 +5,7 @@ import { loadConfig, formatProblems } from '../config/load';
 import type { DeployConfig } from '../config/schema';
 import { preflightModel } from '../workflows/preflight';
 import type { DecisionRecord, DeployInput, DeployProgress } from '../workflows/messages';
-import { connectionOptions, TemporalFlags, workflowUiUrl } from './connection';
+import { connectionOptions, TemporalFlags, unreachable, workflowUiUrl } from './connection';
 import { EXIT_BAD_INPUT, EXIT_OK, EXIT_FAILED } from './exit';
 import { exitCodeOf, finalProgress, renderProgress, renderReport, toReport, watch, FinalReport } from './report';
 import { WORKFLOW_TASK_TIMEOUT } from '../limits';
@@ -30,7 +30,7 @@ export async function temporalClient(f: TemporalFlags): Promise<Client> {
   try {
     connection = await Connection.connect(opts);
   } catch (err) {
-    throw new Error(`cannot reach Temporal at ${f.address} (${(err as Error).message}): start a server (\`temporal server start-dev\`, or docker-compose.temporal.yml) or point --address / TEMPORAL_ADDRESS at one`, { cause: err });
+    throw unreachable(f.address, err);
   }
   return new Client({ connection, namespace: f.namespace });
 }

@@ -1,7 +1,7 @@
 // `pve-vllm worker`: polls the task queue; on SIGINT/SIGTERM stops polling and lets in-flight activities drain.
 import { Runtime } from '@temporalio/worker';
 import { connectWorker, createDeployWorker } from '../worker';
-import { TemporalFlags, connectionOptions } from './connection';
+import { TemporalFlags, connectionOptions, unreachable } from './connection';
 import { EXIT_OK } from './exit';
 import type { Io } from './run-commands';
 
@@ -10,7 +10,7 @@ export async function workerCommand(f: TemporalFlags & { maxConcurrentActivities
   // The SDK's runtime turns SIGINT/SIGTERM into a graceful worker shutdown (shutdownGraceTime below).
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
   const connection = await connectWorker({ address: opts.address, tls: opts.tls, apiKey: f.apiKey }).catch((err: unknown) => {
-    throw new Error(`cannot reach Temporal at ${f.address} (${(err as Error).message}): start a server or point --address / TEMPORAL_ADDRESS at one`, { cause: err });
+    throw unreachable(f.address, err);
   });
   const { worker, deps } = await createDeployWorker({
     connection,

@@ -2,19 +2,29 @@ import { startLab, type Lab } from '../../src/lab';
 import { sh } from './helpers';
 import { pmxcfsWriteScript, replaceFileScript } from '../../src/adapters/file-scripts';
 import { quote } from '../../src/adapters/quote';
+import { SshPool } from '../../src/adapters/ssh';
 
 let lab: Lab;
 beforeAll(async () => { lab = await startLab({ timeScale: 0.01 }); });
 afterAll(async () => { await lab.stop(); });
 
-it('accepts the cat-fallback upload form and the bash -s script form with arguments', async () => {
-  const quoted = `sh -c 'set -e; umask 077; : > "$1"; chmod "$2" "$1"; cat > "$1"' sh /root/up.txt 600`;
-  expect(await sh(lab, quoted, 'payload\n')).toEqual({ code: 0, stdout: '', stderr: '' });
-  expect((await sh(lab, 'cat /root/up.txt')).stdout).toBe('payload\n');
-  const n = lab.journal().length;
-  await sh(lab, quoted, 'payload\n'); // the same bytes again: no net change, nothing journaled
-  expect(lab.journal().length).toBe(n);
-  expect(lab.journal().filter((j) => j.op === 'file.write').map((j) => j.detail)).toEqual(['/root/up.txt']);
+it("takes SshPool.upload's cat fallback (the lab has no SFTP) and the bash -s script form with arguments", async () => {
+  const pool = new SshPool();
+  try {
+    const root = pool.session({ host: '127.0.0.1', port: lab.ssh.port, username: 'root', privateKey: lab.secrets.rootPrivateKeyPem, hostKey: lab.ssh.hostKeyFingerprint });
+    await root.upload('/root/up.txt', 'payload\n', 0o600);
+    expect((await sh(lab, 'cat /root/up.txt; stat -c %a /root/up.txt; ls /root')).stdout).toMatch(/^payload\n600\n(?![\s\S]*pve-vllm-tmp)/);
+    const n = lab.journal().length;
+    await root.upload('/root/up.txt', 'payload\n', 0o600); // the same bytes again: no net change, nothing journaled
+    expect(lab.journal().length).toBe(n);
+    expect(lab.journal().filter((j) => j.op === 'file.write').map((j) => j.detail)).toEqual(['/root/up.txt']);
+    // pmxcfs takes no copy beside a guest's config: /etc/pve goes in with one counted write
+    const conf = (await sh(lab, 'cat /etc/pve/lxc/116.conf')).stdout;
+    await root.upload('/etc/pve/lxc/116.conf', `${conf}`);
+    expect((await sh(lab, 'cat /etc/pve/lxc/116.conf')).stdout).toBe(conf);
+  } finally {
+    await pool.close();
+  }
   expect((await sh(lab, 'command -v docker; command -v curl')).stdout).toBe('/usr/bin/curl\n');
   expect((await sh(lab, "bash -s -- one 'two words'", 'echo "$1|$2|$#"\n')).stdout).toBe('one|two words|2\n');
 });
