@@ -226,6 +226,7 @@ describe('upload', () => {
     await s.upload(path, 'VLLM_API_KEY=abc\n', 0o600);
     expect((await s.exec(['stat', '-c', '%a', path])).stdout).toBe('600\n');
     expect((await s.exec(['cat', path])).stdout).toBe('VLLM_API_KEY=abc\n');
+    expect((await s.exec(['ls', '-A', sshd.dir])).stdout).not.toMatch(/pve-vllm-tmp/); // the copy was renamed over it
   });
 
   it('uploads a 3 MB binary file bit-exact with the default mode', async () => {
