@@ -2,6 +2,7 @@
 // a worker, and a deploy — answering decisions from --decide, a prompt in a TTY, or the recommendation.
 // The CLI's lab and demo commands are the only places outside src/lab that start the lab.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
@@ -52,6 +53,10 @@ export async function demoCommand(f: DemoFlags, io: Io): Promise<number> {
     io.err.write(`${decides}\n`);
     return EXIT_BAD_INPUT;
   }
+  if (!(await portFree(f.uiPort))) {
+    io.err.write(`--ui-port: ${f.uiPort} is in use on 127.0.0.1 (another demo or Temporal dev server?); allowed: a free port, e.g. --ui-port ${f.uiPort + 1}\n`);
+    return EXIT_BAD_INPUT;
+  }
   const log = (s: string) => {
     if (!f.json) io.err.write(`${s}\n`);
   };
@@ -83,11 +88,27 @@ export async function demoCommand(f: DemoFlags, io: Io): Promise<number> {
   }
   Runtime.install({ logger: new DefaultLogger('WARN', ({ level, message }) => io.err.write(`[worker ${level}] ${message}\n`)) });
   log(`lab: SSH 127.0.0.1:${lab.ssh.port}, PVE API https://127.0.0.1:${lab.api.port}`);
-  const [server, bundle] = await Promise.all([startDevServer({ uiPort: f.uiPort, log }), bundleWorkflows()]);
+  // Set-up that fails half-way (no Temporal CLI, the UI port taken) takes down what it started: the dev server
+  // is a child process that would outlive us, and the lab's directory holds its secrets.
+  const undo: Array<() => Promise<unknown>> = [async () => { await lab.stop({ save: false }); removeDir(); }];
+  const orUndo = async <T>(step: Promise<T>, undoIt?: (v: T) => Promise<unknown>): Promise<T> => {
+    try {
+      const v = await step;
+      if (undoIt) undo.push(() => undoIt(v));
+      return v;
+    } catch (err) {
+      for (const u of undo.reverse()) await u().catch(() => undefined);
+      throw err;
+    }
+  };
+  const bundling = bundleWorkflows();
+  bundling.catch(() => undefined); // awaited below, after the server
+  const server = await orUndo(startDevServer({ uiPort: f.uiPort, log }), (sv) => sv.stop());
+  const bundle = await orUndo(bundling);
+  const connection = await orUndo(connectWorker({ address: server.address }), (c) => c.close());
+  const { worker, deps } = await orUndo(createDeployWorker({ connection, namespace: 'default', taskQueue: DEFAULT_TASK_QUEUE, workflowBundle: bundle }));
   log(`Temporal dev server ${server.address} (${server.cli.source}); Web UI ${server.uiUrl}`);
   const flags = { address: server.address, namespace: 'default', taskQueue: DEFAULT_TASK_QUEUE, uiUrl: server.uiUrl };
-  const connection = await connectWorker({ address: server.address });
-  const { worker, deps } = await createDeployWorker({ connection, namespace: 'default', taskQueue: DEFAULT_TASK_QUEUE, workflowBundle: bundle });
   const running = worker.run();
   const client = new Client({ connection: server.env.connection, namespace: 'default' });
   const workflowId = newWorkflowId(prepared.config);
@@ -166,4 +187,13 @@ async function ask(d: PendingDecision, io: Io, json: boolean): Promise<string | 
   } finally {
     rl.close();
   }
+}
+
+/** Whether the Web UI's port can be had, checked before anything starts (the dev server would fail 5 s in). */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
 }

@@ -1,6 +1,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- these tests edit arbitrary YAML trees to break them */
 // The CLI contract: help works, bad flags and bad configs exit 2 with a clear message, and start nothing.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -88,6 +89,19 @@ describe('pve-vllm CLI', () => {
     expect(r.code).toBe(2);
     expect(r.err).toMatch(message);
     expect(r.err).not.toContain('sk-live');
+  });
+
+  it('demo refuses a Web UI port in use before starting anything', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', () => resolve()));
+    const port = (busy.address() as AddressInfo).port;
+    try {
+      const r = await run(['demo', '--ui-port', String(port)]);
+      expect(r.code).toBe(2);
+      expect(r.err).toBe(`--ui-port: ${port} is in use on 127.0.0.1 (another demo or Temporal dev server?); allowed: a free port, e.g. --ui-port ${port + 1}\n`);
+    } finally {
+      busy.close();
+    }
   });
 
   it('demo with a bad override exits 2 and leaves nothing behind: no lab state file, no config directory', async () => {
