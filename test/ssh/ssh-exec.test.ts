@@ -3,6 +3,7 @@
  * codes and output (large, binary, streamed), sudo, scripts on stdin, uploads.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { SshPool, SshTarget } from '../../src/adapters/ssh';
 import { startSshd, ensureTestUser, TestSshd, TEST_USER } from './sshd';
 import { pmxcfsWriteScript, replaceFileScript } from '../../src/adapters/file-scripts';
@@ -239,22 +240,39 @@ describe('upload', () => {
   });
 
   it('leaves the old file whole when the link drops mid-upload, never a truncated one in its place', async () => {
+    // The link runs through a loopback relay that cuts both sides once 4 MB have gone up: the 16 MB upload
+    // is cut mid-way whatever the machine's speed.
+    let up = 0;
+    const relay = createServer((client) => {
+      const server = connect(sshd.port, '127.0.0.1');
+      const cut = () => {
+        client.destroy();
+        server.destroy();
+      };
+      client.on('data', (d: Buffer) => {
+        up += d.length;
+        if (up > 4 * 1024 * 1024) cut();
+        else server.write(d);
+      });
+      server.on('data', (d: Buffer) => client.write(d));
+      client.on('error', cut);
+      server.on('error', cut);
+      client.on('close', cut);
+      server.on('close', cut);
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', () => resolve()));
     const p = new SshPool();
     try {
-      const s = p.session(target);
       const path = `${sshd.dir}/dropped.bin`;
-      await s.exec(['sh', '-c', 'echo old > "$1"', 'sh', path]);
-      // On the same connection: once 1 MB has arrived (in the file or in a copy beside it), SIGKILL this
-      // connection's sshd session process ($PPID), as a dying worker or a lost link would end it.
-      const watch = 'while [ $(stat -c %s "$1" 2>/dev/null || echo 0) -lt 1048576 ] && [ $(stat -c %s "$2" 2>/dev/null || echo 0) -lt 1048576 ]; do sleep 0.01; done; kill -9 $PPID';
-      const killer = s.exec(['bash', '-c', watch, 'bash', path, `${path}.pve-vllm-tmp`]).catch((e: Error) => e);
-      const err = await s.upload(path, randomBytes(64 * 1024 * 1024)).catch((e: Error) => e);
-      await killer;
-      expect(err).toBeInstanceOf(Error);
+      await pool.session(target).exec(['sh', '-c', 'echo old > "$1"', 'sh', path]);
+      const s = p.session({ ...target, port: (relay.address() as AddressInfo).port });
+      const err = await s.upload(path, randomBytes(16 * 1024 * 1024)).catch((e: Error) => e);
+      expect(up).toBeGreaterThan(4 * 1024 * 1024);
       expect((err as Error).name).toBe('SshConnectionError');
-      expect((await s.exec(['cat', path])).stdout).toBe('old\n');
+      expect((await pool.session(target).exec(['cat', path])).stdout).toBe('old\n');
     } finally {
       await p.close();
+      relay.close();
     }
   });
 
