@@ -7,7 +7,7 @@ import { SshPool, type ExecOptions, type ExecResult, type SshSession } from '../
 import { createPveClient, type PveClient } from '../adapters/pve';
 import { AdapterError } from '../adapters/errors';
 import { quote } from '../adapters/quote';
-import { pmxcfsWriteScript, replaceFileScript } from '../adapters/file-scripts';
+import { replaceFileScript, writeFileScript } from '../adapters/file-scripts';
 
 export interface ActivityDeps {
   ssh: SshPool;
@@ -144,10 +144,7 @@ export class Host {
 
   /** Write a host file atomically from stdin. */
   async write(path: string, content: string, mode = '0644'): Promise<void> {
-    const bytes = Buffer.byteLength(content);
-    // pmxcfs: only the guest's own file name may exist there (no temporary file beside it), each write is atomic.
-    const script = path.startsWith('/etc/pve/') ? pmxcfsWriteScript(path, bytes) : replaceFileScript(path, bytes, mode);
-    await this.must(['sh', '-c', script], { stdin: content });
+    await this.must(['sh', '-c', writeFileScript(path, Buffer.byteLength(content), mode)], { stdin: content });
   }
 }
 

@@ -26,6 +26,19 @@ export function replaceFileScript(path: string, bytes: number, mode: string): st
   return ['umask 077', `t=${quote([`${path}${REPLACEMENT_SUFFIX}`])}`, ...receiveInto(path, bytes), `chmod ${mode} "$t" && mv "$t" ${quote([path])}`].join('\n');
 }
 
+/**
+ * The script that writes `path` from exactly `bytes` bytes of stdin, or not at all: beside the file, or for a
+ * pmxcfs file (/etc/pve, where only a guest's own file name may exist and modes are fixed) in one write.
+ */
+export function writeFileScript(path: string, bytes: number, mode: string): string {
+  return onPmxcfs(path) ? pmxcfsWriteScript(path, bytes) : replaceFileScript(path, bytes, mode);
+}
+
+/** Whether `path` is on Proxmox's cluster filesystem, which takes no copy beside a file. */
+export function onPmxcfs(path: string): boolean {
+  return path.startsWith('/etc/pve/');
+}
+
 /** The same for a pmxcfs file (/etc/pve): the copy waits in a temporary file and goes in with one write. */
 export function pmxcfsWriteScript(path: string, bytes: number): string {
   return ['umask 077', 't=$(mktemp) || exit 1', ...receiveInto(path, bytes), `cat "$t" > ${quote([path])}; s=$?; rm -f "$t"; exit $s`].join('\n');

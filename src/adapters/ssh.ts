@@ -10,7 +10,7 @@ import type { ClientChannel } from 'ssh2';
 import { SshConnectionError, SshTimeoutError, SshUploadError } from './errors';
 import { quote } from './quote';
 import { KILL_RUN_SCRIPT, RUN_ID_ENV } from './ssh-kill';
-import { pmxcfsWriteScript, replaceFileScript } from './file-scripts';
+import { onPmxcfs, writeFileScript } from './file-scripts';
 import { sftpUpload } from './ssh-sftp';
 import { SshConnection, SshTarget, describeTarget } from './ssh-connection';
 
@@ -235,20 +235,14 @@ export class SshPool {
   async upload(target: SshTarget, path: string, content: string | Buffer, mode = 0o644): Promise<void> {
     const data = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
     const label = describeTarget(target);
-    if (path.startsWith('/etc/pve/')) {
-      // pmxcfs takes no temporary file beside a guest's config (and no modes): one counted write, as Host.write does.
-      const res = await this.exec(target, ['sh', '-c', pmxcfsWriteScript(path, data.length)], { stdin: data });
-      if (res.code !== 0) throw new SshUploadError(label, path, res.stderr.trim() || `exit ${res.code}`);
-      return;
-    }
-    const viaSftp = await this.withConnection(target, (entry) =>
-      this.withChannelSlot(entry, () => sftpUpload(entry.conn, label, path, data, mode)),
-    );
+    // pmxcfs takes no copy beside a guest's config, so /etc/pve skips SFTP for the one counted write.
+    const viaSftp =
+      !onPmxcfs(path) && (await this.withConnection(target, (entry) => this.withChannelSlot(entry, () => sftpUpload(entry.conn, label, path, data, mode))));
     if (viaSftp) return;
-    // No SFTP subsystem on the host: stream the bytes into `cat`, into a 0600 copy beside the file that replaces it
-    // only when the host counted every byte (a dropped link ends stdin early, and `cat` would take that as done).
+    // Otherwise stream the bytes into `cat` (Host.write's script): the host replaces the file only when it counted
+    // every byte (a dropped link ends stdin early, and `cat` would take that as done).
     const mode8 = mode.toString(8).padStart(4, '0');
-    const res = await this.exec(target, ['sh', '-c', replaceFileScript(path, data.length, mode8)], { stdin: data });
+    const res = await this.exec(target, ['sh', '-c', writeFileScript(path, data.length, mode8)], { stdin: data });
     if (res.code !== 0) throw new SshUploadError(label, path, res.stderr.trim() || `exit ${res.code}`);
   }
 }

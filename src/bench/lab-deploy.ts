@@ -7,13 +7,13 @@ import { Context } from '@temporalio/activity';
 import type { WorkflowHandle } from '@temporalio/client';
 import { SshPool, type ExecOptions, type ExecResult, type SshTarget } from '../adapters/ssh';
 import { finalProgress } from '../cli/report';
+import { startDeploy } from '../cli/run-commands';
 import { loadConfig } from '../config/load';
 import type { DeployConfig } from '../config/schema';
 // The bench stands the lab up the way `pve-vllm lab`/`demo` do: only through its public entry.
 import { startLab, type Lab } from '../lab';
-import type { DeployInput, DeployProgress } from '../workflows/messages';
+import type { DeployProgress } from '../workflows/messages';
 import type { BenchContext } from './context';
-import { WORKFLOW_TASK_TIMEOUT } from '../limits';
 
 export const DEMO_DECISIONS = { openwebui: 'keep', frontend: 'openwebui' } as const;
 
@@ -76,8 +76,7 @@ export async function stopAll(labs: BenchLab[]): Promise<void> {
 }
 
 export function startBenchDeploy(ctx: BenchContext, taskQueue: string, workflowId: string, config: DeployConfig): Promise<WorkflowHandle> {
-  const input: DeployInput = { config, requestedBy: 'bench' };
-  return ctx.client.workflow.start('deploy', { taskQueue, workflowId, args: [input], workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT });
+  return startDeploy(ctx.client, { taskQueue }, config, workflowId, 'bench');
 }
 
 export interface DeployOutcome {

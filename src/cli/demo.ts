@@ -9,7 +9,6 @@ import { createInterface } from 'node:readline/promises';
 import { Client } from '@temporalio/client';
 import { Runtime, DefaultLogger } from '@temporalio/worker';
 import { choiceProblem, decisionConflict, type FrontendChoice, type OpenWebuiChoice } from '../config/decisions';
-import type { Lab } from '../lab';
 import type { FaultName } from '../lab/state';
 import { startDevServer } from '../temporal/dev-server';
 import { bundleWorkflows, connectWorker, createDeployWorker } from '../worker';
@@ -60,47 +59,33 @@ export async function demoCommand(f: DemoFlags, io: Io): Promise<number> {
   const log = (s: string) => {
     if (!f.json) io.err.write(`${s}\n`);
   };
-  // The lab's config and its secret files (0600) live here for the run only.
+  // Set-up that stops half-way (bad input, no Temporal CLI) takes down what it started, in reverse: the dev server
+  // is a child process that would outlive us, the lab's state is not saved, and its directory holds its secrets.
   const dir = mkdtempSync(join(tmpdir(), 'pve-vllm-demo-'));
   const removeDir = () => rmSync(dir, { recursive: true, force: true });
-  let lab: Lab;
-  let prepared: ReturnType<typeof prepareDeploy>;
-  try {
-    lab = await startLabFor('--lab-state', { statePath: f.labState, faults: f.fault as FaultName[], timeScale: f.timeScale });
-  } catch (err) {
-    removeDir();
-    throw err;
-  }
-  try {
-    const cfgPath = join(dir, 'lab.yaml');
-    await lab.writeConfig(cfgPath);
-    prepared = prepareDeploy({ config: cfgPath, model: f.model, maxModelLen: f.maxModelLen }, io);
-  } catch (err) {
-    await lab.stop({ save: false });
-    removeDir();
-    throw err;
-  }
-  if (typeof prepared === 'number') {
-    // Bad input changes nothing: not even a --lab-state file that did not exist before.
-    await lab.stop({ save: false });
-    removeDir();
-    return prepared;
-  }
-  Runtime.install({ logger: new DefaultLogger('WARN', ({ level, message }) => io.err.write(`[worker ${level}] ${message}\n`)) });
-  log(`lab: SSH 127.0.0.1:${lab.ssh.port}, PVE API https://127.0.0.1:${lab.api.port}`);
-  // Set-up that fails half-way (no Temporal CLI, the UI port taken) takes down what it started: the dev server
-  // is a child process that would outlive us, and the lab's directory holds its secrets.
-  const undo: Array<() => Promise<unknown>> = [async () => { await lab.stop({ save: false }); removeDir(); }];
+  const undo: Array<() => Promise<unknown>> = [async () => removeDir()];
+  const unwind = async () => {
+    for (const u of undo.reverse()) await u().catch(() => undefined);
+  };
   const orUndo = async <T>(step: Promise<T>, undoIt?: (v: T) => Promise<unknown>): Promise<T> => {
     try {
       const v = await step;
       if (undoIt) undo.push(() => undoIt(v));
       return v;
     } catch (err) {
-      for (const u of undo.reverse()) await u().catch(() => undefined);
+      await unwind();
       throw err;
     }
   };
+  const lab = await orUndo(startLabFor('--lab-state', { statePath: f.labState, faults: f.fault as FaultName[], timeScale: f.timeScale }), (l) => l.stop({ save: false }));
+  const cfgPath = join(dir, 'lab.yaml');
+  const prepared = await orUndo(lab.writeConfig(cfgPath).then(() => prepareDeploy({ config: cfgPath, model: f.model, maxModelLen: f.maxModelLen }, io)));
+  if (typeof prepared === 'number') {
+    await unwind(); // bad input changes nothing: not even a --lab-state file that did not exist before
+    return prepared;
+  }
+  Runtime.install({ logger: new DefaultLogger('WARN', ({ level, message }) => io.err.write(`[worker ${level}] ${message}\n`)) });
+  log(`lab: SSH 127.0.0.1:${lab.ssh.port}, PVE API https://127.0.0.1:${lab.api.port}`);
   const bundling = bundleWorkflows();
   bundling.catch(() => undefined); // awaited below, after the server
   const server = await orUndo(startDevServer({ uiPort: f.uiPort, log }), (sv) => sv.stop());

@@ -81,8 +81,9 @@ export async function startOrExplain(client: Client, f: TemporalFlags, config: D
   }
 }
 
-export async function startDeploy(client: Client, f: TemporalFlags, config: DeployConfig, workflowId: string) {
-  const input: DeployInput = { config, requestedBy: process.env.USER ?? 'cli' };
+/** Starts a deploy, the one way every caller does (CLI, demo, bench, reliability, tests): timeouts and UI summary. */
+export async function startDeploy(client: Client, f: Pick<TemporalFlags, 'taskQueue'>, config: DeployConfig, workflowId: string, requestedBy = process.env.USER ?? 'cli') {
+  const input: DeployInput = { config, requestedBy };
   return client.workflow.start('deploy', {
     taskQueue: f.taskQueue,
     workflowId,

@@ -9,13 +9,13 @@ import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { loadConfig } from '../config/load';
 import type { DeployConfig } from '../config/schema';
 import { finalProgress } from '../cli/report';
+import { startDeploy } from '../cli/run-commands';
 import { startLab, type Lab } from '../lab';
 import type { FaultName, LabState } from '../lab/state';
 import { startDevServer, type DevServer } from '../temporal/dev-server';
 import { bundleWorkflows } from '../worker';
-import type { DeployInput, DeployProgress } from '../workflows/messages';
+import type { DeployProgress } from '../workflows/messages';
 import { startWorkerProc, type WorkerProc } from './proc';
-import { WORKFLOW_TASK_TIMEOUT } from '../limits';
 
 export interface Env {
   address: string;
@@ -108,8 +108,7 @@ export async function runScenario(env: Env, scenario: Scenario, during?: (run: L
     };
     await spawnWorker().ready;
     const workflowId = `reliability-${scenario.name.replace(/[^\w.-]+/g, '_')}-${process.pid}-${Date.now()}-${seq}`;
-    const input: DeployInput = { config, requestedBy: 'reliability' };
-    const handle = await env.client.workflow.start('deploy', { taskQueue, workflowId, args: [input], workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT });
+    const handle = await startDeploy(env.client, { taskQueue }, config, workflowId, 'reliability');
     const answering = answerDecisions(handle, scenario.decide);
     const sideJob = during ? during({ lab, handle, taskQueue, workers, spawnWorker }) : Promise.resolve();
     const progress = await finalProgress(handle);

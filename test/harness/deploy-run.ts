@@ -10,11 +10,11 @@ import { connectWorker } from '../../src/worker';
 import { loadConfig } from '../../src/config/load';
 import type { DeployConfig } from '../../src/config/schema';
 import { finalProgress } from '../../src/cli/report';
+import { startDeploy } from '../../src/cli/run-commands';
 import type { DeployProgress } from '../../src/workflows/messages';
 import { startLab, type Lab } from '../../src/lab';
 import type { FaultName } from '../../src/lab/state';
 import { sharedServerAddress, workflowBundlePath } from './temporal';
-import { WORKFLOW_TASK_TIMEOUT } from '../../src/limits';
 
 export interface RunOptions {
   faults?: FaultName[];
@@ -74,7 +74,7 @@ export async function runDeploy(opts: RunOptions = {}): Promise<RunResult> {
     });
     const workflowId = `test-deploy-${process.pid}-${Date.now()}-${seq}`;
     const progress = await worker.runUntil(async () => {
-      const handle = await client.workflow.start('deploy', { taskQueue, workflowId, args: [{ config }], workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT });
+      const handle = await startDeploy(client, { taskQueue }, config, workflowId, 'test');
       const answering = answerDecisions(handle, opts.decide ?? {});
       if (opts.during) await opts.during(handle, lab);
       const p = await finalProgress(handle);
