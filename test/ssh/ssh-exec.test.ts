@@ -282,6 +282,29 @@ describe('upload', () => {
     expect((err as Error).message).toContain('/nonexistent-dir-pve-vllm/x');
   });
 
+  it('falls back to cat when the sftp-server may not rename over a file (-P posix-rename)', async () => {
+    // An sftp-server with posix-rename denied leaves it out of the extensions it offers; a plain SFTP rename
+    // would refuse an existing target, so the copy cannot replace the file in one step over SFTP.
+    const limited = await startSshd({ sftpDenied: ['posix-rename'] });
+    const p = new SshPool();
+    try {
+      const t = { ...target, port: limited.port, hostKey: limited.hostKeyFingerprint, privateKey: limited.clientKey };
+      const path = `${limited.dir}/limited.env`;
+      await p.session(t).exec(['sh', '-c', 'echo old > "$1"; chmod 644 "$1"', 'sh', path]);
+      const commands = () => (limited.log().match(/Starting session: command/g) ?? []).length;
+      const before = commands();
+      await p.session(t).upload(path, 'VLLM_API_KEY=abc\n', 0o600);
+      expect(commands()).toBe(before + 1); // the cat fallback, after the SFTP session gave up
+      expect(limited.log()).toMatch(/subsystem 'sftp'/);
+      const res = await p.session(t).exec(['sh', '-c', 'cat "$1"; stat -c %a "$1"', 'sh', path]);
+      expect(res.stdout).toBe('VLLM_API_KEY=abc\n600\n');
+      expect((await p.session(t).exec(['ls', '-A', limited.dir])).stdout).not.toMatch(/pve-vllm-tmp/);
+    } finally {
+      await p.close();
+      await limited.stop();
+    }
+  });
+
   it('falls back to cat on stdin when the host has no SFTP subsystem', async () => {
     const noSftp = await startSshd({ sftp: false });
     const p = new SshPool();

@@ -31,6 +31,8 @@ export interface TestSshd {
 export interface SshdOptions {
   /** Leave out the sftp Subsystem line, to test the `cat` upload fallback. */
   sftp?: boolean;
+  /** Requests the sftp-server refuses (its `-P`), as an administrator may restrict it: `['posix-rename']`. */
+  sftpDenied?: string[];
 }
 
 function freePort(): Promise<number> {
@@ -152,7 +154,9 @@ async function launch(dir: string, opts: SshdOptions): Promise<{ child: ChildPro
     'MaxStartups 100',
     'AcceptEnv LANG LC_*', // as Debian's and Proxmox's stock sshd_config
     'LogLevel VERBOSE',
-    opts.sftp === false ? '' : 'Subsystem sftp /usr/lib/openssh/sftp-server',
+    opts.sftp === false
+      ? ''
+      : `Subsystem sftp /usr/lib/openssh/sftp-server${opts.sftpDenied ? ` -P ${opts.sftpDenied.join(',')}` : ''}`,
     '',
   ].join('\n');
   writeFileSync(join(dir, 'sshd_config'), config);
