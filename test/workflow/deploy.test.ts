@@ -209,6 +209,64 @@ describe('deploy on the lab', () => {
     }
   });
 
+  // The design's sizing lesson: vLLM's own KV-cache figure is the truth, and the run retries once with it. A
+  // model.spec that misdescribes the model makes the preflight's estimate too generous, as a misread config.json
+  // would: the lab's vLLM then refuses the context the preflight chose and names the one that fits.
+  const mistralAwq = 'TheBloke/Mistral-7B-Instruct-v0.2-AWQ';
+  const mistralSpec = {
+    id: mistralAwq, layers: 32, hiddenSize: 4096, intermediateSize: 14336, attentionHeads: 32, kvHeads: 8, headDim: 128,
+    vocabSize: 32000, tieWordEmbeddings: false, paramsTotal: 7_241_732_096, nativeContext: 32768,
+    defaultDtype: 'float16' as const, quantization: 'awq' as const,
+  };
+  const vllmStarts = (r: { lab: { journal(): Array<{ op: string }> } }) => r.lab.journal().filter((e) => e.op === 'docker compose up').length;
+  const vllmArg = (r: { lab: { state(): LabState } }, flag: string) => {
+    const c = r.lab.state().runtimes['117']?.docker.containers.find((x) => x.command.includes('--model'));
+    return c ? { state: c.state, value: c.command[c.command.indexOf(flag) + 1] } : undefined;
+  };
+
+  it('retries once with the context vLLM says fits when the KV cache is too small', async () => {
+    const run = await runDeploy({
+      decide: { openwebui: 'keep', frontend: 'openwebui' },
+      // one KV head instead of eight: the preflight picks 11776 tokens, vLLM has room for 11008
+      configEdit: (c) => ({ ...c, model: { ...c.model, id: mistralAwq, maxModelLen: undefined, gpuMemoryUtilization: 0.4, allowContextReduction: true, spec: { ...mistralSpec, kvHeads: 1 } } }),
+    });
+    try {
+      expect({ status: run.progress.status, error: run.progress.error }).toEqual({ status: 'completed', error: undefined });
+      expect(passed(run.progress)).toEqual([1, 2, 3, 4, 5, 6]);
+      expect(run.progress.sizing).toContain('vLLM: KV cache too small; retrying once with --max-model-len 11008');
+      expect(vllmStarts(run)).toBe(2);
+      expect(vllmArg(run, '--max-model-len')).toEqual({ state: 'running', value: '11008' });
+    } finally {
+      await run.lab.stop();
+    }
+  });
+
+  it.each([
+    ['context reduction is not allowed', { maxModelLen: 11776, gpuMemoryUtilization: 0.4, allowContextReduction: false, spec: { ...mistralSpec, kvHeads: 1 } }, /11008/],
+    // weights understated: vLLM has room for 464 tokens, under the 512 the run deploys at least
+    ['vLLM would fit fewer than 512 tokens', { maxModelLen: 1024, gpuMemoryUtilization: 0.318, allowContextReduction: true, spec: { ...mistralSpec, paramsTotal: 6_000_000_000 } }, /464/],
+  ])('does not retry, and undoes everything, when %s', async (_why, model, figure) => {
+    const labBefore = await (await import('../../src/lab')).startLab({ timeScale: 0.05 });
+    const before = labBefore.state();
+    await labBefore.stop();
+    const run = await runDeploy({
+      decide: { openwebui: 'keep', frontend: 'openwebui' },
+      configEdit: (c) => ({ ...c, model: { ...c.model, id: mistralAwq, maxModelLen: undefined, ...model } }),
+    });
+    try {
+      expect(run.progress.status).toBe('compensated');
+      expect(passed(run.progress)).toEqual([1, 2, 3]);
+      expect(run.progress.error).toMatch(/^vLLM did not start: /);
+      expect(run.progress.error).toMatch(figure);
+      expect(run.progress.sizing?.some((l) => l.includes('retrying'))).toBe(false);
+      expect(vllmStarts(run)).toBe(1);
+      expect(run.progress.compensations.filter((c) => c.outcome === 'failed')).toEqual([]);
+      expectHostAsBefore(before, run.lab.state());
+    } finally {
+      await run.lab.stop();
+    }
+  });
+
   it('does steps 2-3 while the human decides, and reconfigures the frontend beside the image pull', async () => {
     let whileWaiting: DeployProgress | undefined;
     const { progress, lab, workflowId } = await runDeploy({
