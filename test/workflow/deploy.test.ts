@@ -251,7 +251,7 @@ describe('deploy on the lab', () => {
     await labBefore.stop();
     const run = await runDeploy({
       decide: { openwebui: 'keep', frontend: 'openwebui' },
-      configEdit: (c) => ({ ...c, model: { ...c.model, id: mistralAwq, maxModelLen: undefined, ...model } }),
+      configEdit: (c) => ({ ...c, model: { ...c.model, id: mistralAwq, ...model } }),
     });
     try {
       expect(run.progress.status).toBe('compensated');
