@@ -232,9 +232,12 @@ function thisRun(): string {
   return Context.current().info.workflowExecution?.runId ?? '';
 }
 
-/** Whether the vLLM service has a container that is running (or, with `any`, that exists at all). */
+/**
+ * Whether the vLLM service has a container that is running (or, with `any`, that exists at all: `--all`, for
+ * compose lists only running containers without it, and a start that failed leaves one created or exited).
+ */
 async function vllmRunning(host: Host, vmid: number, any = false): Promise<boolean> {
-  const ps = await host.ct(vmid, ['docker', 'compose', '-f', COMPOSE, 'ps', '--format', 'json']);
+  const ps = await host.ct(vmid, ['docker', 'compose', '-f', COMPOSE, 'ps', ...(any ? ['--all'] : []), '--format', 'json']);
   if (ps.code !== 0) return false;
   return any ? ps.stdout.trim() !== '' : /"State":"running"/.test(ps.stdout);
 }

@@ -301,7 +301,8 @@ export function dockerCommands(world: World, m: Machine): Command[] {
         return ok(out.text());
       }
       case 'ps': {
-        const list = rt().docker.containers.filter((c) => c.project === p.name && (flags['-a'] || flags['--all'] || c.state !== 'exited'));
+        // Like `docker ps`: without --all only running (and restarting) containers, not created or exited ones.
+        const list = rt().docker.containers.filter((c) => c.project === p.name && (flags['-a'] || flags['--all'] || c.state === 'running' || c.state === 'restarting'));
         if (flags['--format'] === 'json') return ok(list.map((c) => `${psJson(c)}\n`).join(''));
         return ok(`NAME      IMAGE     COMMAND   SERVICE   CREATED   STATUS    PORTS\n${list.map((c) => `${c.name}   ${c.image}   "python3 -m vllm.en…"   ${c.service}   1 minute ago   ${c.state === 'running' ? 'Up 1 minute' : `Exited (${c.exitCode})`}   ${c.ports.map((x) => `0.0.0.0:${x.host}->${x.container}/tcp`).join(', ')}\n`).join('')}`);
       }

@@ -9,6 +9,7 @@ import { createActivityDeps } from '../../src/activities/deps';
 import type { LabState } from '../../src/lab/state';
 import type { DeployProgress } from '../../src/workflows/messages';
 import { labConfig, runDeploy, withClient } from '../harness/deploy-run';
+import { sh } from '../lab/helpers';
 
 jest.setTimeout(240_000);
 
@@ -206,6 +207,35 @@ describe('deploy on the lab', () => {
       }
     } finally {
       await second.lab.stop();
+    }
+  });
+
+  it('takes away a vLLM container that is not running when it undoes a change to a stopped service', async () => {
+    const run = await runDeploy({ decide: { openwebui: 'keep', frontend: 'openwebui' } });
+    const deps = createActivityDeps();
+    try {
+      expect(run.progress.status).toBe('completed');
+      const docker = () => run.lab.state().runtimes['117']?.docker.containers.map((c) => ({ state: c.state, len: c.command[c.command.indexOf('--max-model-len') + 1] }));
+      const stop = async () => expect((await sh(run.lab, 'pct exec 117 -- docker stop vllm')).code).toBe(0);
+      const compose = async () => (await sh(run.lab, 'pct exec 117 -- cat /opt/vllm/docker-compose.yml')).stdout;
+      await stop(); // the user stopped vLLM
+      const [old] = docker() ?? [];
+      const oldCompose = await compose();
+      const acts = createActivities(deps);
+      const r1 = new MockActivityEnvironment({ workflowExecution: { workflowId: 'stopped', runId: 'r1' } });
+      const cfg = await labConfig(run.lab);
+      const launch = { model: cfg.model.id, servedModelName: cfg.model.id, maxModelLen: 2048, gpuMemoryUtilization: 0.9, cpuOffloadGb: 0 };
+      expect(old?.len).not.toBe('2048');
+      expect(await r1.run(acts.ensureVllmService, cfg, 117, launch)).toEqual({ changed: true });
+      expect(docker()).toEqual([{ state: 'running', len: '2048' }]);
+      await stop(); // the new container is not running by the time the run is undone (as after a failed start)
+      expect(await r1.run(acts.stopVllmService, cfg, 117)).toEqual({ changed: true, detail: 'vLLM in CT 117 stopped, its previous compose file put back' });
+      // `docker compose ps` lists only running containers unless asked for all: the undo must still find this one.
+      expect(docker()).toEqual([]);
+      expect(await compose()).toBe(oldCompose);
+    } finally {
+      await deps.ssh.close();
+      await run.lab.stop();
     }
   });
 
