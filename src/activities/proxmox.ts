@@ -116,17 +116,18 @@ export function createProxmoxActivities(deps: ActivityDeps) {
       const api = host.api();
       const bdf = cfg.gpu.pciAddress;
       const done: string[] = [];
-      // Every GPU user stops first: a device in use cannot leave the nvidia driver.
-      const cts = (await api.get(`/nodes/${host.node}/lxc`)) as Array<{ vmid: number | string; status: string }>;
-      for (const ct of cts.filter((c) => c.status === 'running')) {
-        const raw = (await host.read(confPath(Number(ct.vmid)))) ?? '';
-        if (/\/dev\/nvidia|^dev\d+:.*nvidia/m.test(raw) && Number(ct.vmid) !== cfg.guests.comfyui?.id) {
-          await stopCt(host, Number(ct.vmid));
-          done.push(`stopped CT ${ct.vmid}`);
-        }
-      }
+      // On the nvidia driver, every GPU user stops first: a device in use cannot leave it. On any other driver no
+      // container can be using the card (this undo may run before the release it undoes ever happened).
       const driver = parseLspciDriver(await host.must(['lspci', '-nnk', '-s', shortBdf(bdf)]));
       if (driver === 'nvidia') {
+        const cts = (await api.get(`/nodes/${host.node}/lxc`)) as Array<{ vmid: number | string; status: string }>;
+        for (const ct of cts.filter((c) => c.status === 'running')) {
+          const raw = (await host.read(confPath(Number(ct.vmid)))) ?? '';
+          if (/\/dev\/nvidia|^dev\d+:.*nvidia/m.test(raw) && Number(ct.vmid) !== cfg.guests.comfyui?.id) {
+            await stopCt(host, Number(ct.vmid));
+            done.push(`stopped CT ${ct.vmid}`);
+          }
+        }
         await host.must(['sh', '-c', `echo ${bdf} > /sys/bus/pci/drivers/nvidia/unbind`]);
         done.push(`unbound ${bdf} from nvidia`);
       }

@@ -1,5 +1,6 @@
 // The deploy, in the design document's implementation order. Deterministic: every effect is an activity.
 import {
+  ActivityCancellationType,
   ActivityOptions,
   ApplicationFailure,
   condition,
@@ -77,6 +78,11 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
     changes: [],
   };
   const saga = new Saga(p.compensations);
+  // Runs recorded before this rule replay (and go on) as they ran. With it, a cancel waits for the steps in
+  // flight to end (each finishes its change and reports it, or stops at its next heartbeat), so their undos are
+  // known before any undo runs; and the undos of the GPU's move and of a new CT are registered before those steps
+  // start, so one that fails half-way or is cut short is undone too (every undo is a no-op when nothing changed).
+  const undoFirst = patched('undo-before-change');
   const ctx: { assessment?: OpenwebuiAssessment; openwebui?: string; frontend?: string } = {};
 
   // ---- decisions: an Update (validated synchronously) or a Signal (checked the same way, recorded if refused)
@@ -151,7 +157,7 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
   /** A forward step's activity: not started once another lane has failed. Undos use `call` directly. */
   const go: typeof call = (name, summary, args, opts) => {
     if (halted !== undefined) return Promise.reject(ApplicationFailure.nonRetryable(`not started (${summary}): another step failed`, 'Halted')) as never;
-    return call(name, summary, args, opts);
+    return call(name, summary, args, undoFirst ? { ...(opts ?? SHORT), cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : opts);
   };
 
   const pass = (n: number, evidence: string) => Object.assign(p.checkpoints[n - 1] as Checkpoint, { passed: true, evidence, at: now() });
@@ -330,18 +336,29 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
         const restore = priorRaw
           ? saga.add(`restore CT ${ctId} config`, () => undoCounted(call('restoreContainerConfig', `Restore CT ${ctId} config as it was`, [cfg, ctId, priorRaw], UNDO)))
           : undefined;
+        const destroy = () => saga.add(`destroy CT ${ctId}`, () => undoCounted(call('destroyContainer', `Destroy CT ${ctId} created by this run`, [cfg, ctId], UNDO)));
+        const destroyFirst = undoFirst && !existed ? destroy() : undefined;
         const ct = await counted(go('ensureVllmContainer', `${owui === 'repurpose' ? 'Reconcile' : 'Create or reconcile'} CT ${ctId} for vLLM`, [cfg, ctId]));
         const created = ct.created || (ctId === cfg.guests.vllm.id && !before.vllmCtExisted);
         if (created) {
           restore?.drop();
-          saga.add(`destroy CT ${ctId}`, () => undoCounted(call('destroyContainer', `Destroy CT ${ctId} created by this run`, [cfg, ctId], UNDO)));
+          if (!destroyFirst) destroy();
         }
         return created;
       }),
       lane(async () => {
+        // What the undo gives back: VM 151 as step 1 found it, and as the release found it (a retried release
+        // finds its own work done). Read when the undo runs, so one registered up front sees the release's facts.
+        const giveBack = { changed: false, vmid: vmId, wasRunning: before.vmRunning, onbootBefore: before.vmOnboot };
+        let givesBack = false;
+        const registerGiveBack = () => {
+          givesBack = true;
+          saga.add(`give GPU ${gpu} back to VM ${vmId}`, () => undoCounted(call('returnGpuToVm', `Give GPU ${gpu} back to VM ${vmId} and start it`, [cfg, giveBack], UNDO)));
+        };
+        if (undoFirst && (giveBack.wasRunning || giveBack.onbootBefore)) registerGiveBack();
         const release = await counted(go('ensureGpuReleasedFromVm', `Release GPU ${gpu} from VM ${vmId} (stop, onboot 0)`, [cfg]));
-        const giveBack = { ...release, wasRunning: release.wasRunning || before.vmRunning, onbootBefore: release.onbootBefore || before.vmOnboot };
-        if (giveBack.wasRunning || giveBack.onbootBefore) saga.add(`give GPU ${gpu} back to VM ${vmId}`, () => undoCounted(call('returnGpuToVm', `Give GPU ${gpu} back to VM ${vmId} and start it`, [cfg, giveBack], UNDO)));
+        Object.assign(giveBack, { ...release, wasRunning: release.wasRunning || before.vmRunning, onbootBefore: release.onbootBefore || before.vmOnboot });
+        if (!givesBack && (giveBack.wasRunning || giveBack.onbootBefore)) registerGiveBack();
         return counted(go('ensureHostGpuDriver', `Bind GPU ${gpu} to the nvidia driver on the host; blacklist nouveau`, [cfg]));
       }),
     );

@@ -84,6 +84,43 @@ describe('deploy on the lab', () => {
     }
   });
 
+  it('gives the GPU back and removes the new CT when cancelled while VM 151 shuts down', async () => {
+    const labBefore = await (await import('../../src/lab')).startLab({ timeScale: 0.05 });
+    const before = labBefore.state();
+    await labBefore.stop();
+    let cancelledAt = -1;
+    const { progress, lab } = await runDeploy({
+      timeScale: 0.5,
+      decide: { openwebui: 'keep', frontend: 'openwebui' },
+      during: async (handle, l) => {
+        for (let i = 0; i < 600; i++) {
+          const d = await handle.describe();
+          if ((d.raw.pendingActivities ?? []).some((a) => a.activityType?.name === 'ensureGpuReleasedFromVm')) break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        cancelledAt = l.journal().length;
+        await handle.cancel();
+      },
+    });
+    try {
+      expect(progress.status).toBe('cancelled');
+      // The shutdown was under way when the cancel came, and ended before the undos ran.
+      expect(lab.journal().slice(0, cancelledAt).some((e) => e.op === 'vm.shutdown')).toBe(false);
+      expect(progress.compensations.map((c) => [c.name, c.outcome])).toEqual(expect.arrayContaining([
+        ['give GPU 0000:01:00.0 back to VM 151', 'done'],
+        ['destroy CT 117', 'done'],
+      ]));
+      expect(progress.compensations.filter((c) => c.outcome === 'failed')).toEqual([]);
+      // Nothing of the run goes on after it ended: the host stays as it was before.
+      const settled = lab.journal().length;
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(lab.journal().slice(settled)).toEqual([]);
+      expectHostAsBefore(before, lab.state());
+    } finally {
+      await lab.stop();
+    }
+  });
+
   it('undoes everything when cancelled during the image pull', async () => {
     const labBefore = await (await import('../../src/lab')).startLab({ timeScale: 0.05 });
     const before = labBefore.state();
