@@ -34,6 +34,14 @@ export interface HostFacts {
 
 export interface AdminUserResult extends Changed {
   user: string;
+  /** What this call changed, so that an undo takes back only that (absent in runs recorded before). */
+  created?: boolean;
+  addedToSudo?: boolean;
+  /** The sudoers drop-in before this call wrote it: null when there was none; absent when it was not written. */
+  sudoersBefore?: string | null;
+  /** The public key was appended to authorized_keys; `keysFileExisted` says whether that file was there. */
+  addedKey?: boolean;
+  keysFileExisted?: boolean;
 }
 
 export interface ClaudeCodeResult extends Changed {
@@ -150,6 +158,7 @@ export interface DeployActivities {
   ensureClaudeCode(cfg: DeployConfig): Promise<ClaudeCodeResult>;
   verifyAdminAccess(cfg: DeployConfig): Promise<AccessEvidence>;
   removeAdminUser(cfg: DeployConfig): Promise<UndoResult>;
+  revertAdminUser(cfg: DeployConfig, change: AdminUserResult): Promise<UndoResult>;
   // 3. vLLM repository
   ensureRepoCloned(cfg: DeployConfig): Promise<RepoResult>;
   // 4. OpenWebUI assessment

@@ -75,22 +75,26 @@ export function createHostActivities(deps: ActivityDeps) {
       const host = h(cfg);
       const user = cfg.admin.user;
       let changed = false;
+      const did: Omit<AdminUserResult, 'changed' | 'user'> = {};
       if (!(await host.has('sudo'))) {
+        // Not undone: the package is harmless, and other users may come to rely on it.
         await host.must(['apt-get', 'install', '-y', 'sudo'], { timeoutMs: 600_000 });
         changed = true;
       }
       if ((await host.run(['id', '-u', user])).code !== 0) {
         await host.must(['useradd', '-m', '-s', '/bin/bash', user]);
-        changed = true;
+        changed = did.created = true;
       }
       const groups = (await host.must(['id', '-nG', user])).trim().split(/\s+/);
       if (!groups.includes('sudo')) {
         await host.must(['usermod', '-aG', 'sudo', user]);
-        changed = true;
+        changed = did.addedToSudo = true;
       }
       const sudoers = `/etc/sudoers.d/pve-vllm-${user}`;
       const rule = `${user} ALL=(ALL) NOPASSWD:ALL\n`;
-      if ((await host.read(sudoers)) !== rule) {
+      const sudoersBefore = await host.read(sudoers);
+      if (sudoersBefore !== rule) {
+        did.sudoersBefore = sudoersBefore ?? null;
         // validated as visudo would before it goes live: a broken sudoers file locks out sudo for everyone
         const tmp = `/tmp/pve-vllm-sudoers-${user}`;
         await host.write(tmp, rule, '0440');
@@ -103,16 +107,56 @@ export function createHostActivities(deps: ActivityDeps) {
       }
       const home = `/home/${user}`;
       const keys = `${home}/.ssh/authorized_keys`;
-      const current = (await host.read(keys)) ?? '';
+      const existing = await host.read(keys);
+      const current = existing ?? '';
       const pub = cfg.admin.publicKey.trim();
       if (!current.split('\n').some((l) => l.trim() === pub)) {
         await host.must(['mkdir', '-p', `${home}/.ssh`]);
         await host.write(keys, `${current}${current && !current.endsWith('\n') ? '\n' : ''}${pub}\n`, '0600');
         await host.must(['chmod', '700', `${home}/.ssh`]);
         await host.must(['chown', '-R', `${user}:${user}`, `${home}/.ssh`]);
-        changed = true;
+        changed = did.addedKey = true;
+        did.keysFileExisted = existing !== undefined;
       }
-      return { changed, user };
+      return { changed, user, ...did };
+    },
+
+    /**
+     * Undo of ensureAdminUser for a user that was there before the run: takes back only what that call added
+     * (the sudo group, the sudoers drop-in, the key), never the user or its home.
+     */
+    async revertAdminUser(cfg: DeployConfig, change: AdminUserResult): Promise<UndoResult> {
+      const host = h(cfg);
+      const user = cfg.admin.user;
+      const done: string[] = [];
+      if ((await host.run(['id', '-u', user])).code !== 0) return { changed: false, detail: `user ${user} absent; nothing to take back` };
+      if (change.addedKey) {
+        const keys = `/home/${user}/.ssh/authorized_keys`;
+        const current = await host.read(keys);
+        const pub = cfg.admin.publicKey.trim();
+        if (current !== undefined && current.split('\n').some((l) => l.trim() === pub)) {
+          const rest = current.split('\n').filter((l) => l.trim() !== pub).join('\n');
+          if (rest.trim() === '' && !change.keysFileExisted) await host.must(['rm', '-f', keys]);
+          else await host.write(keys, rest, '0600');
+          done.push('its SSH key removed');
+        }
+      }
+      if (change.sudoersBefore !== undefined) {
+        const sudoers = `/etc/sudoers.d/pve-vllm-${user}`;
+        const now = await host.read(sudoers);
+        if (change.sudoersBefore === null && now !== undefined) {
+          await host.must(['rm', '-f', sudoers]);
+          done.push(`${sudoers} removed`);
+        } else if (change.sudoersBefore !== null && now !== change.sudoersBefore) {
+          await host.write(sudoers, change.sudoersBefore, '0440');
+          done.push(`${sudoers} as before`);
+        }
+      }
+      if (change.addedToSudo && (await host.must(['id', '-nG', user])).trim().split(/\s+/).includes('sudo')) {
+        await host.must(['gpasswd', '-d', user, 'sudo']);
+        done.push('out of group sudo again');
+      }
+      return { changed: done.length > 0, detail: done.length ? `user ${user} kept; ${done.join(', ')}` : `user ${user} already as before` };
     },
 
     async ensureClaudeCode(cfg: DeployConfig): Promise<ClaudeCodeResult> {

@@ -127,6 +127,21 @@ export function userCommands(world: World, m: Machine): Command[] {
     return ok();
   });
 
+  // gpasswd -d USER GROUP (passwd package): the one form the deploy's undo uses.
+  const gpasswd = defineCommand('gpasswd', async (args, ctx): Promise<Result> => {
+    if (args[0] !== '-d' || args.length !== 3) return fail('Usage: gpasswd [option] GROUP\n', 2);
+    const [, name, group] = args as [string, string, string];
+    if (!isRoot(ctx)) return fail(`gpasswd: Permission denied.\n`, 1);
+    const gr = await groups(ctx);
+    const g = gr.find((x) => x.name === group);
+    if (!g) return fail(`gpasswd: group '${group}' does not exist in /etc/group\n`, 3);
+    if (!g.members.includes(name)) return fail(`gpasswd: user '${name}' is not a member of '${group}'\n`, 3);
+    g.members = g.members.filter((x) => x !== name);
+    await ctx.fs.writeFile('/etc/group', renderGroup(gr));
+    journal('gpasswd', `-d ${name} ${group}`);
+    return ok(`Removing user ${name} from group ${group}\n`);
+  });
+
   const idCmd = defineCommand('id', async (args, ctx): Promise<Result> => {
     const { flags, operands } = parseFlags(args, []);
     const name = operands[0] ?? currentUser(ctx);
@@ -311,7 +326,7 @@ export function userCommands(world: World, m: Machine): Command[] {
     return ok(`${path}\n`);
   });
 
-  return [which, umask, trap, mktemp, useradd, usermod, idCmd, getent, groupsCmd, chown, chpasswd, whoami, hostnameCmd, visudo, sudo, shell('bash'), shell('sh')];
+  return [which, umask, trap, mktemp, useradd, usermod, gpasswd, idCmd, getent, groupsCmd, chown, chpasswd, whoami, hostnameCmd, visudo, sudo, shell('bash'), shell('sh')];
 }
 
 /** Programs Debian and Proxmox VE install in /usr/sbin (on root's PATH, not on a user's). */

@@ -231,7 +231,15 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
           const user = await counted(go('ensureAdminUser', `Create sudo user ${cfg.admin.user} with SSH key on the host`, [cfg]));
           // A retry after a worker died inside ensureAdminUser finds the user that attempt made and reports no
           // change: whether the user was there at step 1 decides as well.
-          if (user.changed || before.adminUserExisted === false) saga.add(`remove user ${cfg.admin.user}`, () => undoCounted(call('removeAdminUser', `Remove user ${cfg.admin.user}`, [cfg], UNDO)));
+          const removeUser = () => saga.add(`remove user ${cfg.admin.user}`, () => undoCounted(call('removeAdminUser', `Remove user ${cfg.admin.user}`, [cfg], UNDO)));
+          if (!patched('admin-user-undo')) {
+            if (user.changed || before.adminUserExisted === false) removeUser(); // as runs recorded before this rule did
+          } else if (user.created || before.adminUserExisted === false) {
+            removeUser();
+          } else if (user.changed) {
+            // The user was there before this run: the undo takes back what was added to it, never the user.
+            saga.add(`take back changes to user ${cfg.admin.user}`, () => undoCounted(call('revertAdminUser', `Take back what this run added to user ${cfg.admin.user}`, [cfg, user], UNDO)));
+          }
           await counted(go('ensureClaudeCode', `Install Claude Code CLI for ${cfg.admin.user}`, [cfg]));
           const access = await go('verifyAdminAccess', `Checkpoint 1: SSH as ${cfg.admin.user} and sudo -n true`, [cfg]);
           pass(1, access.evidence);

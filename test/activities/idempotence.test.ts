@@ -27,7 +27,8 @@ describe('activities are idempotent against the lab', () => {
 
   it('ensureAdminUser creates the user once, then reports no change and journals nothing', async () => {
     const first = await env.run(acts.ensureAdminUser, cfg);
-    expect(first).toEqual({ changed: true, user: 'claude' });
+    // what it changed, so that an undo can take back only that
+    expect(first).toEqual({ changed: true, user: 'claude', created: true, addedToSudo: true, sudoersBefore: null, addedKey: true, keysFileExisted: false });
     const journalAfterFirst = lab.journal().length;
     const second = await env.run(acts.ensureAdminUser, cfg);
     expect(second).toEqual({ changed: false, user: 'claude' });

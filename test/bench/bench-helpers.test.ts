@@ -63,7 +63,7 @@ describe('critical path through the step dependency graph', () => {
 
   it('names every forward activity the recorded deploys scheduled', () => {
     const dir = join(__dirname, '..', 'replay', 'histories');
-    const undos = ['removeAdminUser', 'destroyContainer', 'restoreContainerConfig', 'returnGpuToVm', 'stopVllmService', 'restoreFrontend'];
+    const undos = ['removeAdminUser', 'revertAdminUser', 'destroyContainer', 'restoreContainerConfig', 'returnGpuToVm', 'stopVllmService', 'restoreFrontend'];
     for (const f of readdirSync(dir).filter((n) => n.endsWith('.json'))) {
       const types = scheduledActivityTypes(JSON.parse(readFileSync(join(dir, f), 'utf8')));
       expect({ f, missing: types.filter((t) => !(t in STEP_DEPENDENCIES) && !undos.includes(t)) }).toEqual({ f, missing: [] });

@@ -150,6 +150,25 @@ describe('deploy on the lab', () => {
     }
   });
 
+  it('keeps a user that was there before, taking back only what the run added to it', async () => {
+    // The design's host has its user `claude` already. A run that fails must not delete it or its home.
+    const statePath = join(mkdtempSync(join(tmpdir(), 'lab-state-')), 'lab.json');
+    const setup = await (await import('../../src/lab')).startLab({ timeScale: 0.05, statePath });
+    expect((await sh(setup, 'useradd -m -s /bin/bash claude && echo mine > /home/claude/notes.txt && chown claude:claude /home/claude/notes.txt')).code).toBe(0);
+    await setup.stop();
+    const { progress, lab } = await runDeploy({ labState: statePath, faults: ['frontend-unreachable'], decide: { openwebui: 'keep', frontend: 'comfyui' } });
+    try {
+      expect(progress.status).toBe('compensated');
+      const undo = progress.compensations.find((c) => c.name === 'take back changes to user claude');
+      expect(undo).toMatchObject({ outcome: 'done' });
+      expect(progress.compensations.map((c) => c.name)).not.toContain('remove user claude');
+      const seen = await sh(lab, 'id -nG claude; cat /home/claude/notes.txt; ls /etc/sudoers.d; test -e /home/claude/.ssh/authorized_keys && echo keys');
+      expect(seen).toMatchObject({ code: 1, stdout: 'claude\nmine\nREADME\n' });
+    } finally {
+      await lab.stop();
+    }
+  });
+
   it('rejects an invalid decision through the update validator and keeps waiting', async () => {
     const { progress, lab } = await runDeploy({
       decide: { frontend: 'openwebui' },
