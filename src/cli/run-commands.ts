@@ -164,6 +164,15 @@ export async function cancelCommand(id: string, f: TemporalFlags & { json?: bool
   const client = await temporalClient(f);
   const handle = client.workflow.getHandle(id);
   try {
+    // A run that has ended has nothing in flight to stop and nothing left to undo: say so, change nothing.
+    const { status } = await handle.describe();
+    if (status.name !== 'RUNNING') {
+      io.err.write(
+        `workflow ${id}: got a run that has already ended (${status.name.toLowerCase()}); allowed: a running deploy. Nothing was changed.\n` +
+          (status.name === 'COMPLETED' ? 'A completed deploy keeps its changes; README "Giving the GPU back" says how to undo them by hand.\n' : ''),
+      );
+      return EXIT_BAD_INPUT;
+    }
     await handle.cancel();
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) {
@@ -172,11 +181,13 @@ export async function cancelCommand(id: string, f: TemporalFlags & { json?: bool
     }
     throw err;
   }
-  if (!f.json) io.out.write(`cancellation requested for ${id}; its changes are being undone\n`);
+  if (!f.json) io.out.write(`cancellation requested for ${id}; the steps in flight finish, then its changes are undone\n`);
   if (f.wait === false) return EXIT_OK;
   const report = toReport(id, await finalProgress(handle), await uiUrlOf(f, handle));
   printReport(report, f.json === true, io);
-  return report.status === 'cancelled' || report.status === 'completed' ? EXIT_OK : EXIT_FAILED;
+  // Cancelled, but an undo failed: the host is not as it was, and a script must see that.
+  const undone = report.compensations.every((c) => c.outcome !== 'failed');
+  return (report.status === 'cancelled' || report.status === 'completed') && undone ? EXIT_OK : EXIT_FAILED;
 }
 
 export async function historyCommand(id: string, f: TemporalFlags & { json?: boolean }, io: Io): Promise<number> {

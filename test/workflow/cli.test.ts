@@ -151,6 +151,24 @@ describe('pve-vllm CLI', () => {
     }
   });
 
+  it('cancel stops a running deploy, and refuses one that has already ended without touching it', async () => {
+    const id = `cancel-test-${Date.now()}`;
+    const args = ['deploy', '--config', configWith(() => undefined), '--address', sharedServerAddress(), '--task-queue', `idle-${Date.now()}`, '--workflow-id', id];
+    expect((await run(args)).code).toBe(0);
+    const handle = client.workflow.getHandle(id);
+    try {
+      const cancel = await run(['cancel', id, '--no-wait', '--address', sharedServerAddress()]);
+      expect(cancel).toMatchObject({ code: 0, out: expect.stringContaining(`cancellation requested for ${id}`) });
+      await handle.terminate('test: end it'); // no worker polls the idle queue: the cancel cannot finish by itself
+      const again = await run(['cancel', id, '--address', sharedServerAddress()]);
+      expect(again.code).toBe(2);
+      expect(again.err).toContain(`workflow ${id}: got a run that has already ended (terminated); allowed: a running deploy. Nothing was changed.`);
+      expect((await handle.describe()).status.name).toBe('TERMINATED');
+    } finally {
+      await handle.terminate('test cleanup').catch(() => undefined);
+    }
+  });
+
   it('plan explains the sizing and exits 0 for the design model, 2 with alternatives for Mixtral', async () => {
     const ok = await run(['plan', '--config', join(__dirname, '..', '..', 'examples', 'seed-lab.yaml')]);
     expect(ok.code).toBe(0);
