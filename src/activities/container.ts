@@ -2,7 +2,7 @@
 import { Context } from '@temporalio/activity';
 import type { DeployConfig } from '../config/schema';
 import type { Changed, GpuInContainerEvidence, ImagePullResult, UndoResult, VllmLaunch } from './contract';
-import { ActivityDeps, CommandFailedError, Host, lookAgain, permanent, reportProgress } from './deps';
+import { ActivityDeps, CommandFailedError, Host, lookAgain, permanent, reportProgress, thisRun } from './deps';
 import { parseGpuQuery } from './parse';
 
 export const VLLM_DIR = '/opt/vllm';
@@ -227,10 +227,6 @@ export function composeFile(cfg: DeployConfig, l: VllmLaunch): string {
   ].join('\n');
 }
 
-/** This workflow run: what ties a saved "before" to the run that saved it. */
-function thisRun(): string {
-  return Context.current().info.workflowExecution?.runId ?? '';
-}
 
 /**
  * Whether the vLLM service has a container that is running (or, with `any`, that exists at all: `--all`, for

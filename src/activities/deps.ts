@@ -175,6 +175,11 @@ export async function lookAgain<T>(look: () => Promise<{ ok: T } | { notYet: str
   throw permanent(`${reason} (looked ${CHECKPOINT_LOOKS.tries} times, ${CHECKPOINT_LOOKS.gapMs / 1000} s apart)`, 'CheckpointFailed');
 }
 
+/** This workflow run: what ties a "before" saved on the host to the run that saved it (undos restore only their own). */
+export function thisRun(): string {
+  return Context.current().info.workflowExecution?.runId ?? '';
+}
+
 /** A permanent problem the user must fix; the message carries the remedy. */
 export function permanent(message: string, type: string): ApplicationFailure {
   return ApplicationFailure.nonRetryable(message, type);

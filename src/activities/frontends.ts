@@ -2,7 +2,7 @@
 // its persisted config (its env file alone does not take on an initialised instance). Each records how to undo.
 import type { DeployConfig } from '../config/schema';
 import type { FrontendResult, UndoResult } from './contract';
-import { ActivityDeps, Host, permanent } from './deps';
+import { ActivityDeps, Host, permanent, thisRun } from './deps';
 import { joinConfigFile, splitConfigFile } from './parse';
 
 const COMFY_DIR = '/opt/ComfyUI';
@@ -13,6 +13,31 @@ const COMFY_NODE_DIR = `${COMFY_DIR}/custom_nodes/comfyui-openai-api`;
 const COMFY_TEMPLATE = `${COMFY_DIR}/user/default/workflows/pve-vllm-chat.json`;
 /** where the previous OpenWebUI connection settings are kept, inside its own CT (they may hold keys) */
 const OWUI_STASH = '/root/.pve-vllm-openwebui-openai-config.json';
+/** what ComfyUI's files were before a run's first change to them, inside its own CT */
+const COMFY_BEFORE = '/root/.pve-vllm-comfyui-before.json';
+
+/**
+ * A frontend's "before", saved in its CT at a run's first change there and tagged with that run: the undo of a
+ * failed run restores only its own, so what an earlier successful run set up stays. `config` is OpenWebUI's
+ * connection settings; `files` ComfyUI's pve-vllm files (null: absent) and `node`, whether its LLM node was there.
+ */
+interface FrontendBefore {
+  run: string;
+  config?: Record<string, unknown>;
+  files?: Record<string, string | null>;
+  node?: boolean;
+}
+
+function parseFrontendBefore(text: string | undefined): FrontendBefore | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const v = JSON.parse(text) as Partial<FrontendBefore>;
+    // A stash of an older pve-vllm holds the settings alone, with no run: no run of today's restores it.
+    return typeof v.run === 'string' ? (v as FrontendBefore) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export function frontendUrl(cfg: DeployConfig, f: 'openwebui' | 'comfyui'): string | undefined {
   return cfg.guests[f]?.url?.replace(/\/$/, '');
@@ -88,7 +113,10 @@ export function createFrontendActivities(deps: ActivityDeps) {
       const key = host.secret(cfg.vllm.apiKey);
       const at = urls.indexOf(url);
       if (!(current.ENABLE_OPENAI_API === true && at >= 0 && keys[at] === key)) {
-        if ((await host.ctRead(g.id, OWUI_STASH)) === undefined) await host.ctWrite(g.id, OWUI_STASH, JSON.stringify(current), '0600');
+        // This run's first change here saves what it changes; a retry keeps the first attempt's copy.
+        if (parseFrontendBefore(await host.ctRead(g.id, OWUI_STASH))?.run !== thisRun()) {
+          await host.ctWrite(g.id, OWUI_STASH, JSON.stringify({ run: thisRun(), config: current }), '0600');
+        }
         const nextUrls = at >= 0 ? urls : [...urls, url];
         const nextKeys = nextUrls.map((u, i) => (u === url ? key : keys[i] ?? ''));
         await owuiApi(deps, host, cfg, '/openai/config/update', { ...current, ENABLE_OPENAI_API: true, OPENAI_API_BASE_URLS: nextUrls, OPENAI_API_KEYS: nextKeys });
@@ -119,6 +147,16 @@ export function createFrontendActivities(deps: ActivityDeps) {
         await restartCt(host, g.id);
         changed = true;
       }
+      // Before this run's first change to ComfyUI's files: what they were, for the undo.
+      let saved = parseFrontendBefore(await host.ctRead(g.id, COMFY_BEFORE))?.run === thisRun();
+      const saveBefore = async (): Promise<void> => {
+        if (saved) return;
+        const files: Record<string, string | null> = {};
+        for (const path of [COMFY_DROPIN, COMFY_TEMPLATE]) files[path] = (await host.ctRead(g.id, path)) ?? null;
+        const node = (await host.ct(g.id, ['test', '-d', COMFY_NODE_DIR])).code === 0;
+        await host.ctWrite(g.id, COMFY_BEFORE, `${JSON.stringify({ run: thisRun(), files, node } satisfies FrontendBefore)}\n`, '0600');
+        saved = true;
+      };
       // 2. CPU-only: without its GPU, ComfyUI's CUDA torch must be told --cpu.
       const unit = (await host.ctRead(g.id, COMFY_UNIT)) ?? '';
       const execStart = /^ExecStart=(.+)$/m.exec(unit)?.[1];
@@ -126,6 +164,7 @@ export function createFrontendActivities(deps: ActivityDeps) {
       const dropin = `[Service]\nExecStart=\nExecStart=${execStart.includes('--cpu') ? execStart : `${execStart} --cpu`}\n`;
       let restart = false;
       if ((await host.ctRead(g.id, COMFY_DROPIN)) !== dropin) {
+        await saveBefore();
         await host.ctMust(g.id, ['mkdir', '-p', `${COMFY_UNIT}.d`]);
         await host.ctWrite(g.id, COMFY_DROPIN, dropin);
         await host.ctMust(g.id, ['systemctl', 'daemon-reload']);
@@ -134,16 +173,19 @@ export function createFrontendActivities(deps: ActivityDeps) {
       // 3. The OpenAI-compatible LLM node (its only dependency is the openai client), and a ready-made chat
       //    workflow pointed at vLLM.
       if ((await host.ct(g.id, ['test', '-d', COMFY_NODE_DIR])).code !== 0) {
+        await saveBefore();
         await host.ctMust(g.id, ['git', 'clone', '--depth', '1', COMFY_NODE_REPO, COMFY_NODE_DIR], { timeoutMs: 600_000 });
         changed = true;
       }
       if ((await host.ct(g.id, ['test', '-f', `${COMFY_NODE_DIR}/.pve-vllm-deps`])).code !== 0) {
+        await saveBefore();
         await host.ctMust(g.id, ['uv', 'pip', 'install', '--python', `${COMFY_DIR}/venv/bin/python`, 'openai'], { timeoutMs: 900_000 });
         await host.ctMust(g.id, ['touch', `${COMFY_NODE_DIR}/.pve-vllm-deps`]);
         changed = true;
       }
       const template = `${JSON.stringify(comfyTemplate(`${cfg.guests.vllm.endpoint}/v1`, servedModelName), null, 2)}\n`;
       if ((await host.ctRead(g.id, COMFY_TEMPLATE)) !== template) {
+        await saveBefore();
         await host.ctMust(g.id, ['mkdir', '-p', `${COMFY_DIR}/user/default/workflows`]);
         await host.ctWrite(g.id, COMFY_TEMPLATE, template);
         changed = true;
@@ -163,22 +205,32 @@ export function createFrontendActivities(deps: ActivityDeps) {
       const g = cfg.guests[result.frontend];
       if (!g) return { changed: false, detail: `no ${result.frontend} in the config` };
       const done: string[] = [];
+      // Only what this run saved before its own first change: an earlier run's setup is not this run's to undo.
       if (result.frontend === 'comfyui') {
-        for (const path of [COMFY_DROPIN, COMFY_TEMPLATE]) {
-          if ((await host.ctRead(g.id, path)) !== undefined) {
-            await host.ctMust(g.id, ['rm', '-f', path]);
-            done.push(`removed ${path}`);
+        const before = parseFrontendBefore(await host.ctRead(g.id, COMFY_BEFORE));
+        if (before?.run === thisRun()) {
+          for (const [path, was] of Object.entries(before.files ?? {})) {
+            const now = await host.ctRead(g.id, path);
+            if (now === was || (now === undefined && was === null)) continue;
+            if (was === null) {
+              await host.ctMust(g.id, ['rm', '-f', path]);
+              done.push(`removed ${path}`);
+            } else {
+              await host.ctWrite(g.id, path, was);
+              done.push(`${path} as before`);
+            }
           }
+          if (!before.node && (await host.ct(g.id, ['test', '-d', COMFY_NODE_DIR])).code === 0) {
+            await host.ctMust(g.id, ['rm', '-rf', COMFY_NODE_DIR]);
+            done.push('removed the OpenAI API node');
+          }
+          await host.ctMust(g.id, ['rm', '-f', COMFY_BEFORE]);
+          if (done.length) await host.ctMust(g.id, ['systemctl', 'daemon-reload']);
         }
-        if ((await host.ct(g.id, ['test', '-d', COMFY_NODE_DIR])).code === 0) {
-          await host.ctMust(g.id, ['rm', '-rf', COMFY_NODE_DIR]);
-          done.push('removed the OpenAI API node');
-        }
-        if (done.length) await host.ctMust(g.id, ['systemctl', 'daemon-reload']);
       } else {
-        const stash = await host.ctRead(g.id, OWUI_STASH);
-        if (stash !== undefined) {
-          await owuiApi(deps, host, cfg, '/openai/config/update', JSON.parse(stash));
+        const before = parseFrontendBefore(await host.ctRead(g.id, OWUI_STASH));
+        if (before?.run === thisRun() && before.config) {
+          await owuiApi(deps, host, cfg, '/openai/config/update', before.config);
           await host.ctMust(g.id, ['rm', '-f', OWUI_STASH]);
           done.push('OpenAI connections restored');
         }

@@ -266,6 +266,37 @@ describe('deploy on the lab', () => {
     }
   });
 
+  it('a failed re-run leaves the frontends as the earlier successful run set them up', async () => {
+    const statePath = join(mkdtempSync(join(tmpdir(), 'lab-state-')), 'lab.json');
+    const first = await runDeploy({ labState: statePath, decide: { openwebui: 'keep', frontend: 'both' } });
+    expect(first.progress.status).toBe('completed');
+    const frontends = (r: typeof first) => {
+      const rt = (id: string) => r.lab.state().runtimes[id];
+      return { comfyui: rt('118')?.services['comfyui.service'], packs: rt('118')?.comfyui?.loadedPacks, openwebui: rt('116')?.openwebui?.config.OPENAI_API_BASE_URLS };
+    };
+    const working = frontends(first);
+    expect(working.comfyui).toBe('active');
+    expect(working.packs?.length).toBeGreaterThan(0);
+    await first.lab.stop();
+    // Another model and another address for vLLM: both frontends change, then the run fails at checkpoint 5.
+    const second = await runDeploy({
+      labState: statePath,
+      faults: ['frontend-unreachable'],
+      decide: { openwebui: 'keep', frontend: 'both' },
+      configEdit: (c) => ({ ...c, model: { ...c.model, id: 'Qwen/Qwen2.5-1.5B-Instruct' }, guests: { ...c.guests, vllm: { ...c.guests.vllm, endpoint: c.guests.vllm.endpoint.replace('127.0.0.1', 'localhost') } } }),
+    });
+    try {
+      expect(second.progress.status).toBe('compensated');
+      expect(second.progress.compensations.filter((c) => /^restore (openwebui|comfyui)$/.test(c.name)).map((c) => [c.name, c.outcome])).toEqual([
+        ['restore openwebui', 'done'],
+        ['restore comfyui', 'done'],
+      ]);
+      expect(frontends(second)).toEqual(working);
+    } finally {
+      await second.lab.stop();
+    }
+  });
+
   it('takes away a vLLM container that is not running when it undoes a change to a stopped service', async () => {
     const run = await runDeploy({ decide: { openwebui: 'keep', frontend: 'openwebui' } });
     const deps = createActivityDeps();
