@@ -86,6 +86,13 @@ function decisionsHold(raw: unknown, out: CrossIssue[]): void {
       allowed: hasComfyui ? 'comfyui' : 'a frontend that is configured under guests',
     });
   }
+  if (frontendUsesOpenWebui(frontend) && hasOpenWebui && valueAt(raw, ['guests', 'openwebui', 'apiKey']) === undefined) {
+    out.push({
+      path: ['decisions', 'frontend'],
+      message: `frontend ${frontend} connects OpenWebUI to vLLM through its admin API, but guests.openwebui.apiKey is not set`,
+      allowed: `${hasComfyui ? 'comfyui, or ' : ''}set guests.openwebui.apiKey to { env: NAME } or { file: PATH } (an OpenWebUI admin API key)`,
+    });
+  }
   if (frontendUsesComfyui(frontend) && !hasComfyui) {
     out.push({
       path: ['decisions', 'frontend'],

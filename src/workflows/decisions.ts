@@ -13,6 +13,8 @@ export interface DecisionContext {
   assessment?: OpenwebuiAssessment;
   openwebui?: string;
   frontend?: string;
+  /** Whether the config holds guests.openwebui.apiKey, without which OpenWebUI cannot be connected (undefined: not checked). */
+  openwebuiApiKey?: boolean;
 }
 
 function isPayload(p: unknown): p is DecisionPayload {
@@ -52,6 +54,9 @@ export function whyNot(decision: DecisionName, payload: unknown, ctx: DecisionCo
     return `cannot use OpenWebUI as frontend: it is being ${ctx.openwebui === 'scrap' ? 'scrapped' : 'repurposed for vLLM'}`;
   }
   if (usesOpenwebui && !ctx.assessment.exists) return `OpenWebUI CT ${ctx.assessment.vmid} does not exist`;
+  if (usesOpenwebui && ctx.openwebuiApiKey === false) {
+    return 'cannot use OpenWebUI as frontend: guests.openwebui.apiKey is not in the config (OpenWebUI keeps its connections in its database, changed through its admin API with that key); choose comfyui, or add the key and run again';
+  }
   return undefined;
 }
 
@@ -82,6 +87,6 @@ export function pendingDecisions(ctx: DecisionContext, workflowId: string): Pend
 }
 
 export function recommendFrontend(ctx: DecisionContext): string {
-  if (ctx.openwebui === 'scrap' || ctx.openwebui === 'repurpose' || ctx.assessment?.exists === false) return 'comfyui';
+  if (ctx.openwebui === 'scrap' || ctx.openwebui === 'repurpose' || ctx.assessment?.exists === false || ctx.openwebuiApiKey === false) return 'comfyui';
   return 'openwebui';
 }

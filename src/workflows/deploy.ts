@@ -11,8 +11,8 @@ import {
   workflowInfo,
   allHandlersFinished,
 } from '@temporalio/workflow';
-import type { DeployActivities, OpenwebuiAssessment, VllmLaunch } from '../activities/contract';
-import { pendingDecisions, whyNot } from './decisions';
+import type { DeployActivities, VllmLaunch } from '../activities/contract';
+import { pendingDecisions, whyNot, type DecisionContext } from './decisions';
 import {
   Checkpoint,
   DecisionName,
@@ -83,7 +83,9 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
   // known before any undo runs; and the undos of the GPU's move and of a new CT are registered before those steps
   // start, so one that fails half-way or is cut short is undone too (every undo is a no-op when nothing changed).
   const undoFirst = patched('undo-before-change');
-  const ctx: { assessment?: OpenwebuiAssessment; openwebui?: string; frontend?: string } = {};
+  const ctx: DecisionContext = {};
+  // Like undoFirst: OpenWebUI as the frontend needs its admin API key, refused at the decision, not at step 6.
+  if (patched('openwebui-key-check')) ctx.openwebuiApiKey = cfg.guests.openwebui?.apiKey !== undefined;
 
   // ---- decisions: an Update (validated synchronously) or a Signal (checked the same way, recorded if refused)
   const refresh = () => (p.pending = pendingDecisions(ctx, wfId));
@@ -202,6 +204,7 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
   let launch = {} as VllmLaunch; // set by the preflight, before any step
   let owui = ''; // the openwebui decision, once step 4 has it
   let frontendStep: ReturnType<typeof begin> | undefined; // step 6 starts beside the pull and ends at checkpoint 5
+  let committed = false; // checkpoint 6 passed: the deploy stays, whatever the scrap after it does
   try {
     // 0. Preflight: will the model fit on this GPU? Decided before anything on the host changes.
     const fit = preflightModel(cfg);
@@ -293,6 +296,7 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
 
     // Irreversible: scrap OpenWebUI only now, after checkpoint 6 passed, with a backup first.
     saga.commit();
+    committed = true;
     if (owui === 'scrap' && ctx.assessment?.exists) {
       await step(8, `Scrap OpenWebUI CT ${owuiId}`, async () => {
         if (cfg.backup.beforeScrap) await counted(call('backupGuest', `Back up CT ${owuiId} (vzdump) before scrapping it`, [cfg, owuiId], LONG));
@@ -314,7 +318,11 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
     p.currentStep = 'done';
     if (cancelled) throw err;
     throw ApplicationFailure.create({
-      message: `${p.error}${ran === 0 ? ' — nothing on the host had changed' : allDone ? ' — every change of this run was undone' : ' — some undos failed, see compensations'}`,
+      message: `${p.error}${
+        committed
+          ? ` — the deploy itself is in place (all six checkpoints passed); only the scrap of CT ${owuiId} did not finish`
+          : ran === 0 ? ' — nothing on the host had changed' : allDone ? ' — every change of this run was undone' : ' — some undos failed, see compensations'
+      }`,
       type: p.status === 'compensated' ? 'DeployCompensated' : 'DeployFailed',
       nonRetryable: true,
       details: [p],

@@ -19,6 +19,15 @@ describe('decision rules (shared by the update validator and the signal handler)
     expect(whyNot('openwebui', { choice: 'repurpose' }, { assessment: { ...assessment, gpuPassthrough: true } })).toBeUndefined();
   });
 
+  it('refuses OpenWebUI as the frontend when the config has no admin API key for it, and recommends ComfyUI', () => {
+    for (const choice of ['openwebui', 'both']) {
+      expect(whyNot('frontend', { choice }, { assessment, openwebuiApiKey: false })).toMatch(/guests\.openwebui\.apiKey is not in the config/);
+      expect(whyNot('frontend', { choice }, { assessment, openwebuiApiKey: true })).toBeUndefined();
+    }
+    const asked = pendingDecisions({ assessment, openwebui: 'keep', openwebuiApiKey: false }, 'wf').find((d) => d.decision === 'frontend');
+    expect(asked).toMatchObject({ options: ['comfyui'], recommendation: 'comfyui' });
+  });
+
   it('refuses contradictions between the two decisions, in either order', () => {
     expect(whyNot('frontend', { choice: 'openwebui' }, { assessment, openwebui: 'scrap' })).toMatch(/scrapped/);
     expect(whyNot('frontend', { choice: 'both' }, { assessment, openwebui: 'scrap' })).toMatch(/scrapped/);

@@ -283,7 +283,7 @@ describe('deploy on the lab', () => {
       labState: statePath,
       faults: ['frontend-unreachable'],
       decide: { openwebui: 'keep', frontend: 'both' },
-      configEdit: (c) => ({ ...c, model: { ...c.model, id: 'Qwen/Qwen2.5-1.5B-Instruct' }, guests: { ...c.guests, vllm: { ...c.guests.vllm, endpoint: c.guests.vllm.endpoint.replace('127.0.0.1', 'localhost') } } }),
+      configEdit: (c) => ({ ...c, model: { ...c.model, id: 'Qwen/Qwen2.5-1.5B-Instruct' }, guests: { ...c.guests, vllm: { ...c.guests.vllm, endpoint: c.guests.vllm.endpoint?.replace('127.0.0.1', 'localhost') } } }),
     });
     try {
       expect(second.progress.status).toBe('compensated');
