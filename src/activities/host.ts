@@ -11,7 +11,7 @@ import type {
   RepoResult,
   UndoResult,
 } from './contract';
-import { ActivityDeps, Host, lookAgain, permanent } from './deps';
+import { ActivityDeps, CommandFailedError, Host, lookAgain, permanent } from './deps';
 import { parseDriverVersion, parseLspciDriver, parseProcDevices, shortBdf } from './parse';
 
 /** Pinned like everything else: the version the design document ran. */
@@ -206,20 +206,31 @@ export function createHostActivities(deps: ActivityDeps) {
       return { changed, detail: changed ? `user ${user} removed` : `user ${user} already absent` };
     },
 
+    /**
+     * The checkout at repo.ref: a tag, a branch (its tip now: a branch that moved is fetched again) or a commit.
+     * The remote says which commit the ref names (`git ls-remote`); a checkout already there is left alone.
+     */
     async ensureRepoCloned(cfg: DeployConfig): Promise<RepoResult> {
       const host = h(cfg);
       const { url, ref, path } = cfg.repo;
+      const want = await remoteCommit(host, url, ref);
       const head = await host.run(['git', '-C', path, 'rev-parse', 'HEAD']);
       if (head.code === 0) {
-        const want = await host.run(['git', '-C', path, 'rev-parse', `${ref}^{commit}`]);
-        if (want.code === 0 && want.stdout.trim() === head.stdout.trim()) return { changed: false, commit: head.stdout.trim(), path };
-        await host.must(['git', '-C', path, 'fetch', '--depth', '1', 'origin', 'tag', ref], { timeoutMs: 600_000 });
-        await host.must(['git', '-C', path, 'checkout', '--detach', ref]);
+        if (head.stdout.trim() === want.commit) return { changed: false, commit: want.commit, path };
+        await host.must(['git', '-C', path, 'fetch', '--depth', '1', url, want.fetch], { timeoutMs: 600_000 });
+        await host.must(['git', '-C', path, 'checkout', '-q', '--detach', want.commit]);
       } else {
         if ((await host.run(['test', '-e', path])).code === 0) {
           throw permanent(`${path} exists but is not a git checkout; move it away or set repo.path elsewhere`, 'RepoPathOccupied');
         }
-        await host.must(['git', 'clone', '--depth', '1', '--branch', ref, url, path], { timeoutMs: 900_000 });
+        if (want.fetch === want.commit) {
+          // --branch takes a branch or a tag only: a commit is fetched into a clone that has not checked out yet.
+          await host.must(['git', 'clone', '--depth', '1', '--no-checkout', url, path], { timeoutMs: 900_000 });
+          await host.must(['git', '-C', path, 'fetch', '--depth', '1', url, want.commit], { timeoutMs: 600_000 });
+          await host.must(['git', '-C', path, 'checkout', '-q', '--detach', want.commit]);
+        } else {
+          await host.must(['git', 'clone', '--depth', '1', '--branch', ref, url, path], { timeoutMs: 900_000 });
+        }
       }
       const commit = (await host.must(['git', '-C', path, 'rev-parse', 'HEAD'])).trim();
       return { changed: true, commit, path };
@@ -266,4 +277,23 @@ export function createHostActivities(deps: ActivityDeps) {
       return { changed, driverVersion: version, majors, nouveauBlacklisted: true };
     },
   };
+}
+
+/**
+ * Which commit repo.ref names on the remote, and what to fetch for it: an annotated tag's commit (its `^{}` line),
+ * a tag, a branch; a 40-hex ref is a commit id and is fetched as such.
+ */
+async function remoteCommit(host: Host, url: string, ref: string): Promise<{ commit: string; fetch: string }> {
+  const listed = await host.run(['git', 'ls-remote', url, ref], { timeoutMs: 120_000 });
+  if (listed.code !== 0) throw new CommandFailedError(`git ls-remote ${url} ${ref}`, listed);
+  const refs = new Map(listed.stdout.split('\n').filter(Boolean).map((l) => {
+    const [commit = '', name = ''] = l.split('\t');
+    return [name, commit] as const;
+  }));
+  for (const [name, fetch] of [[`refs/tags/${ref}^{}`, `refs/tags/${ref}`], [`refs/tags/${ref}`, `refs/tags/${ref}`], [`refs/heads/${ref}`, `refs/heads/${ref}`]] as const) {
+    const commit = refs.get(name);
+    if (commit) return { commit, fetch };
+  }
+  if (/^[0-9a-f]{40}$/.test(ref)) return { commit: ref, fetch: ref };
+  throw permanent(`repo.ref ${ref} is neither a tag nor a branch of ${url}, nor a full 40-character commit id`, 'RepoRefNotFound');
 }

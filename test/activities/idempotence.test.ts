@@ -45,6 +45,20 @@ describe('activities are idempotent against the lab', () => {
     expect(second).toEqual({ ...first, changed: false });
   });
 
+  it('ensureRepoCloned follows repo.ref to a branch, a commit id or another path, and refuses a ref the remote lacks', async () => {
+    const at = (ref: string, path = cfg.repo.path) => ({ ...cfg, repo: { ...cfg.repo, ref, path } });
+    const main = (await env.run(acts.ensureRepoCloned, at('main'))) as { changed: boolean; commit: string };
+    expect(main.changed).toBe(true);
+    expect(await env.run(acts.ensureRepoCloned, at('main'))).toEqual({ ...main, changed: false });
+    const post1 = 'a6221a144af772fd1a68fe7e627935dc53e81738'; // v0.6.4.post1
+    expect(await env.run(acts.ensureRepoCloned, at(post1))).toEqual({ changed: true, commit: post1, path: cfg.repo.path });
+    expect(await env.run(acts.ensureRepoCloned, at(post1, '/opt/vllm-pinned'))).toEqual({ changed: true, commit: post1, path: '/opt/vllm-pinned' });
+    expect(await env.run(acts.ensureRepoCloned, at(post1, '/opt/vllm-pinned'))).toEqual({ changed: false, commit: post1, path: '/opt/vllm-pinned' });
+    const err = await env.run(acts.ensureRepoCloned, at('v9.9.9')).catch((e: Error) => e);
+    expect(err).toMatchObject({ type: 'RepoRefNotFound', nonRetryable: true });
+    expect((err as Error).message).toContain('repo.ref v9.9.9 is neither a tag nor a branch');
+  });
+
   it('ensureGpuReleasedFromVm stops VM 151 and clears onboot once; returnGpuToVm gives it back', async () => {
     const release = (await env.run(acts.ensureGpuReleasedFromVm, cfg)) as Awaited<ReturnType<typeof acts.ensureGpuReleasedFromVm>>;
     expect(release).toEqual({ changed: true, vmid: 151, wasRunning: true, onbootBefore: true });

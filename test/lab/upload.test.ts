@@ -39,6 +39,16 @@ it('git clone/rev-parse/checkout behave like git on the design repository', asyn
   expect((await sh(lab, 'git -C /opt/vllm checkout --detach v0.6.4')).code).toBe(0);
   expect((await sh(lab, 'git clone https://github.com/vllm-project/vllm.git /opt/vllm')).stderr).toBe("fatal: destination path '/opt/vllm' already exists and is not an empty directory.\n");
   expect((await sh(lab, 'git -C /nope rev-parse HEAD'))).toEqual({ code: 128, stdout: '', stderr: "fatal: cannot change to '/nope': No such file or directory\n" });
+  // A shallow clone of a tag holds that tag only: another ref must be fetched first, and a branch is no tag.
+  expect((await sh(lab, 'git -C /opt/vllm rev-parse --verify main')).code).toBe(128);
+  expect((await sh(lab, 'git -C /opt/vllm fetch --depth 1 origin tag main'))).toMatchObject({ code: 128, stderr: "fatal: couldn't find remote ref refs/tags/main\n" });
+  expect((await sh(lab, 'git -C /opt/vllm fetch --depth 1 origin refs/heads/main')).code).toBe(0);
+  const main = (await sh(lab, 'git -C /opt/vllm rev-parse FETCH_HEAD')).stdout;
+  expect((await sh(lab, `git -C /opt/vllm checkout -q --detach ${main}`)).code).toBe(0);
+  expect((await sh(lab, 'git -C /opt/vllm rev-parse HEAD')).stdout).toBe(main);
+  const listed = await sh(lab, 'git ls-remote https://github.com/vllm-project/vllm.git v0.6.4 main');
+  expect(listed.stdout).toBe(`${main.trim()}\trefs/heads/main\n${head.trim()}\trefs/tags/v0.6.4\n`);
+  expect((await sh(lab, 'git clone --depth 1 --branch a6221a144af772fd1a68fe7e627935dc53e81738 https://github.com/vllm-project/vllm.git /opt/x')).stderr).toContain('fatal: Remote branch a6221a144af772fd1a68fe7e627935dc53e81738 not found in upstream origin');
 });
 
 it('replaces a file only when all of stdin arrived, in a CT and in /etc/pve, and journals one write', async () => {
