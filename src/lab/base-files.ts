@@ -80,6 +80,17 @@ export const SUDOERS_README = `#
 #
 `;
 
+/**
+ * Directories of a Debian 12 system (the PVE host and the CT template alike) that exist while empty. Writing a
+ * file into a directory that does not exist fails, as on a real host, so a step must create what it needs.
+ */
+export const BASE_DIRS: readonly string[] = [
+  '/etc/apt/sources.list.d', '/etc/apt/apt.conf.d', '/etc/apt/preferences.d', '/etc/apt/trusted.gpg.d', '/etc/apt/keyrings',
+  '/etc/systemd/system', '/etc/modprobe.d', '/etc/modules-load.d', '/etc/default', '/etc/profile.d', '/etc/cron.d',
+  '/usr/local/bin', '/usr/local/sbin', '/usr/local/lib', '/usr/share/keyrings', '/var/lib', '/var/cache', '/var/tmp',
+  '/srv', '/mnt', '/media', '/root', '/run', '/tmp', '/opt', '/home', '/var/log',
+];
+
 export function baseFiles(host: LabHost, vmid: number | null): Record<string, string> {
   const common: Record<string, string> = {
     '/etc/os-release': OS_RELEASE,

@@ -5,7 +5,7 @@
 import { defineCommand } from 'just-bash';
 import type { Command } from 'just-bash';
 import { download } from './catalog';
-import { fail, notFound, ok, parseFlags, writeText, type Result } from './cmd-util';
+import { fail, notFound, ok, parseFlags, type Result } from './cmd-util';
 import { hasCommand } from './cmd-pkg';
 import type { Machine, World } from './world';
 
@@ -28,7 +28,12 @@ export function netCommands(world: World, m: Machine): Command[] {
     const body = typeof dataFlag === 'string' ? dataFlag : undefined;
     const method = String(flags['-X'] ?? flags['--request'] ?? (body !== undefined ? 'POST' : flags['-I'] ? 'HEAD' : 'GET'));
     const maxTime = Number(flags['-m'] ?? flags['--max-time'] ?? flags['--connect-timeout'] ?? '0');
-    const err = (code: number, msg: string): Result => fail(showErr ? `curl: (${code}) ${msg}\n` : '', code);
+    // -w is still written when the transfer fails, with the code curl got: 000 when there was no answer.
+    const writeOut = (code: number): string => {
+      const wf = flags['-w'] ?? flags['--write-out'];
+      return typeof wf === 'string' ? wf.replace(/%\{(http_code|response_code)\}/g, String(code).padStart(3, '0')).replace(/\\n/g, '\n') : '';
+    };
+    const err = (code: number, msg: string, got = 0): Result => fail(showErr ? `curl: (${code}) ${msg}\n` : '', code, writeOut(got));
     let url: URL;
     try { url = new URL(/^[a-z]+:\/\//i.test(rawUrl) ? rawUrl : `http://${rawUrl}`); } catch { return err(3, 'URL using bad/illegal format or missing URL'); }
     const port = url.port || (url.protocol === 'https:' ? '443' : '80');
@@ -53,11 +58,19 @@ export function netCommands(world: World, m: Machine): Command[] {
       status = r.status;
       text = r.body;
     }
-    if (failFlag && status >= 400) return err(22, `The requested URL returned error: ${status}`);
-    const wf = flags['-w'] ?? flags['--write-out'];
-    const trailer = typeof wf === 'string' ? wf.replace(/%\{http_code\}/g, String(status)).replace(/%\{response_code\}/g, String(status)).replace(/\\n/g, '\n') : '';
+    if (failFlag && status >= 400) return err(22, `The requested URL returned error: ${status}`, status);
+    const trailer = writeOut(status);
     const outFile = flags['-o'] ?? flags['--output'];
-    if (typeof outFile === 'string' && outFile !== '/dev/null') { await writeText(ctx, outFile, text); return ok(trailer); }
+    if (typeof outFile === 'string' && outFile !== '/dev/null') {
+      const path = ctx.fs.resolvePath(ctx.cwd, outFile);
+      const dir = await ctx.fs.stat(path.replace(/\/[^/]*$/, '') || '/').catch(() => undefined);
+      if (!dir?.isDirectory) {
+        const warning = silent ? '' : `Warning: Failed to open the file ${outFile}: No such file or directory\n`;
+        return fail(showErr ? `${warning}curl: (23) Failure writing output to destination\n` : '', 23, trailer);
+      }
+      await ctx.fs.writeFile(path, text);
+      return ok(trailer);
+    }
     if (outFile === '/dev/null') return ok(trailer);
     return ok((method === 'HEAD' ? `HTTP/1.1 ${status}\n` : text) + trailer);
   });

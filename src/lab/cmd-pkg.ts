@@ -5,7 +5,7 @@
 import { defineCommand } from 'just-bash';
 import type { Command } from 'just-bash';
 import { CUDA_REPO_DRIVERS, NVIDIA_USERSPACE, PACKAGES, REPO_MARKERS, download } from './catalog';
-import { fail, isRoot, notFound, ok, parseFlags, readText, stdinText, writeText, type Ctx, type Result } from './cmd-util';
+import { fail, isRoot, notFound, ok, parseFlags, readText, stdinText, writeInDir, writeText, type Ctx, type Result } from './cmd-util';
 import { installSudoFiles } from './cmd-users';
 import type { Machine, World } from './world';
 import { PROVIDES } from './provides';
@@ -240,7 +240,7 @@ export function pkgCommands(world: World, m: Machine): Command[] {
     const bin = `lab-dearmored:${Buffer.from(input).toString('base64').slice(0, 32)}\n`;
     if (typeof outFile === 'string') {
       if ((await ctx.fs.exists(outFile)) && !flags['--yes']) return fail(`File '${outFile}' exists. Overwrite? (y/N) gpg: signal Hangup caught ... exiting\n`, 2);
-      await writeText(ctx, outFile, bin);
+      if (!(await writeInDir(ctx, outFile, bin))) return fail(`gpg: can't create '${outFile}': No such file or directory\ngpg: dearmoring failed: No such file or directory\n`, 2);
       return ok();
     }
     return ok(bin);
@@ -257,7 +257,8 @@ export function pkgCommands(world: World, m: Machine): Command[] {
     if (!src || !dest) return fail("install: missing file operand\nTry 'install --help' for more information.\n", 1);
     const content = await readText(ctx, src);
     if (content === undefined) return fail(`install: cannot stat '${src}': No such file or directory\n`, 1);
-    await writeText(ctx, dest, content);
+    if (flags['-D']) await writeText(ctx, dest, content);
+    else if (!(await writeInDir(ctx, dest, content))) return fail(`install: cannot create regular file '${dest}': No such file or directory\n`, 1);
     await ctx.fs.chmod(ctx.fs.resolvePath(ctx.cwd, dest), mode);
     return ok();
   });
@@ -271,7 +272,7 @@ export function pkgCommands(world: World, m: Machine): Command[] {
     if (body === undefined) return fail(`--${new Date().toISOString().replace('T', ' ').slice(0, 19)}--  ${url}\nResolving ${hostName} (${hostName})... failed: Name or service not known.\nwget: unable to resolve host address ‘${hostName}’\n`, 4);
     const out = (flags['-O'] ?? flags['--output-document']) as string | undefined;
     if (out === '-') return ok(body);
-    await writeText(ctx, out ?? url.replace(/^.*\//, ''), body);
+    if (!(await writeInDir(ctx, out ?? url.replace(/^.*\//, ''), body))) return fail(`${out ?? ''}: No such file or directory\n`, 1);
     return ok('', flags['-q'] ? '' : `Saving to: ‘${out ?? url.replace(/^.*\//, '')}’\n`);
   });
 

@@ -110,6 +110,16 @@ export async function readText(ctx: Ctx, path: string): Promise<string | undefin
   }
 }
 
+/** Write a file the way a program's open(O_CREAT) does: false (nothing written) when its directory is missing. */
+export async function writeInDir(ctx: Ctx, path: string, content: string): Promise<boolean> {
+  const p = ctx.fs.resolvePath(ctx.cwd, path);
+  const dir = await ctx.fs.stat(p.replace(/\/[^/]*$/, '') || '/').catch(() => undefined);
+  if (!dir?.isDirectory) return false;
+  await ctx.fs.writeFile(p, content);
+  return true;
+}
+
+/** Write a file, making its directories first (what package installs and `git clone` do). */
 export async function writeText(ctx: Ctx, path: string, content: string): Promise<void> {
   const p = ctx.fs.resolvePath(ctx.cwd, path);
   const dir = p.replace(/\/[^/]*$/, '') || '/';

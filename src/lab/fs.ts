@@ -83,8 +83,10 @@ export class LabFs implements IFileSystem {
     return out;
   }
 
-  constructor(files: Record<string, string> = {}) {
+  constructor(files: Record<string, string> = {}, dirs: readonly string[] = []) {
     this.inner = new InMemoryFs(files);
+    // Directories a Debian 12 system has even when empty (a saved state keeps files only: they are made again).
+    for (const d of dirs) void this.inner.mkdir(d, { recursive: true });
   }
 
   private vfile(p: string): VirtualFile | undefined {
@@ -139,9 +141,18 @@ export class LabFs implements IFileSystem {
     return true;
   }
 
+  /** A file is created only in a directory that exists (the kernel's ENOENT); just-bash's own fs makes the parents. */
+  private async parentExists(p: string): Promise<void> {
+    const dir = p.replace(/\/[^/]*$/, '') || '/';
+    if (dir === '/' || this.vdir(dir)) return;
+    const st = await this.inner.stat(dir).catch(() => undefined);
+    if (!st?.isDirectory) throw new ShellError(`${p}: ${st ? 'Not a directory' : 'No such file or directory'}`);
+  }
+
   async writeFile(path: string, content: FileContent, options?: Parameters<IFileSystem['writeFile']>[2]): Promise<void> {
     const p = norm(path);
     if (await this.writeVirtual(p, content, false)) return;
+    await this.parentExists(p);
     await this.before(p);
     await this.inner.writeFile(p, content, options);
     this.onWrite(p);
@@ -150,6 +161,7 @@ export class LabFs implements IFileSystem {
   async appendFile(path: string, content: FileContent, options?: Parameters<IFileSystem['appendFile']>[2]): Promise<void> {
     const p = norm(path);
     if (await this.writeVirtual(p, content, true)) return;
+    await this.parentExists(p);
     await this.before(p);
     await this.inner.appendFile(p, content, options);
     this.onWrite(p);

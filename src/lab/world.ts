@@ -10,7 +10,7 @@ import { LabFs, ShellError } from './fs';
 import type { LabHost } from './host';
 import { emptyRuntime, type CtRuntime } from './state';
 import { WriteError, devProvider, procProvider, pveProvider, sysProvider } from './virtual';
-import { baseFiles } from './base-files';
+import { BASE_DIRS, baseFiles } from './base-files';
 import type { GpuReading } from './cmd-gpu';
 
 export interface Machine {
@@ -154,7 +154,7 @@ export class World {
   /** Build (or rebuild) a machine. `files` = saved files (from statePath) or the base image. */
   createMachine(key: string, files?: Record<string, string>): Machine {
     const vmid = key === 'host' ? null : Number(key);
-    const fs = new LabFs(files ?? baseFiles(this.host, vmid));
+    const fs = new LabFs(files ?? baseFiles(this.host, vmid), BASE_DIRS);
     fs.providers.push(procProvider(this.host));
     if (vmid === null) {
       fs.providers.push(pveProvider(this.host, () => undefined), sysProvider(this.host), devProvider((n) => this.hostNodeVisible(n)));

@@ -13,6 +13,20 @@ describe('lab host over SSH', () => {
     expect(nf.stderr).toBe('bash: frobnicate: command not found\n');
   });
 
+  it('creates a file only in a directory that exists, as the kernel does; a Debian system has its empty ones', async () => {
+    expect(await sh(lab, 'echo x > /nonexistent/f')).toEqual({ code: 1, stdout: '', stderr: 'bash: line 1: /nonexistent/f: No such file or directory\n' });
+    expect(await sh(lab, 'test -e /nonexistent; echo $?')).toMatchObject({ stdout: '1\n' });
+    expect(await sh(lab, 'echo x > /etc/apt/sources.list.d/x.list && mkdir -p /a/b && echo y > /a/b/c && cat /a/b/c')).toMatchObject({ code: 0, stdout: 'y\n' });
+    expect(await sh(lab, "install -m 0644 /a/b/c /nodir/c")).toEqual({ code: 1, stdout: '', stderr: "install: cannot create regular file '/nodir/c': No such file or directory\n" });
+    expect((await sh(lab, 'install -D -m 0644 /a/b/c /newdir/c && cat /newdir/c')).stdout).toBe('y\n');
+    expect(await sh(lab, 'curl -sS -o /nodir/k.asc https://download.docker.com/linux/debian/gpg')).toEqual({ code: 23, stdout: '', stderr: 'curl: (23) Failure writing output to destination\n' });
+    expect(await sh(lab, 'ls -d /etc/apt/keyrings /etc/systemd/system /usr/local/bin')).toMatchObject({ code: 0 });
+  });
+
+  it('curl writes -w even when it gets no answer: 000', async () => {
+    expect(await sh(lab, "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:1/")).toEqual({ code: 7, stdout: '000', stderr: '' });
+  });
+
   it('pct list / status / config in PVE formats', async () => {
     const list = await sh(lab, 'pct list');
     expect(list.stdout.split('\n')[0]).toBe('VMID       Status     Lock         Name                ');
