@@ -89,7 +89,8 @@ function smiQuery(args: string[], driver: string, r: GpuReading): Result {
   const noheader = opts.includes('noheader');
   const nounits = opts.includes('nounits');
   let out = '';
-  if (!noheader) out += `${fields.map((f) => (nounits ? (QUERY_FIELDS[f]?.header ?? f).replace(/ \[.*\]$/, '') : QUERY_FIELDS[f]?.header)).join(', ')}\n`;
+  // nounits drops the units from the values only: the header keeps "memory.total [MiB]".
+  if (!noheader) out += `${fields.map((f) => QUERY_FIELDS[f]?.header ?? f).join(', ')}\n`;
   out += `${fields.map((f) => {
     const spec = QUERY_FIELDS[f];
     if (!spec) return '[N/A]';
@@ -164,7 +165,6 @@ export function gpuCommands(world: World, m: Machine): Command[] {
       if (!mods.includes('nvidia')) mods.push('nvidia');
     }
     mods.push(name);
-    host.record('ssh', 'modprobe', undefined, name);
     // A freshly loaded PCI driver probes unbound devices it matches (id table or driver_override).
     for (const d of host.state.pci) {
       if (d.driver !== null) continue;
@@ -172,11 +172,18 @@ export function gpuCommands(world: World, m: Machine): Command[] {
       const match = d.driverOverride ? d.driverOverride === dirName : (name === 'nvidia' || name === 'nouveau') && d.vendorId === '10de' && d.classCode === '0300';
       if (match) d.driver = dirName;
     }
+    // NVIDIA's module refuses to stay loaded without a GPU to drive (all of them held by vfio-pci, say).
+    if (name === 'nvidia' && !host.state.pci.some((d) => d.driver === 'nvidia')) {
+      mods.splice(mods.indexOf(name), 1);
+      return "modprobe: ERROR: could not insert 'nvidia': No such device\n";
+    }
+    host.record('ssh', 'modprobe', undefined, name);
     return null;
   };
 
   const unloadModule = (name: string): string | null => {
     const mods = host.state.node.modules;
+    if (!KNOWN_MODULES.includes(name)) return `modprobe: FATAL: Module ${name} not found.\n`;
     if (!mods.includes(name)) return null;
     const dirName = name === 'vfio_pci' ? 'vfio-pci' : name;
     const users = mods.filter((x) => x !== name && x.startsWith(`${name}_`));

@@ -136,7 +136,12 @@ export function pkgCommands(world: World, m: Machine): Command[] {
       out += 'Fetched 8,912 kB in 2s (4,456 kB/s)\nReading package lists...\n';
       return ok(flags['-qq'] ? '' : out);
     }
-    if (sub !== 'install') return ok('');
+    // The operations a deploy may use; anything else is apt-get's own error, as on a host.
+    if (sub === undefined) return fail('E: No command given\n', 100);
+    if (['upgrade', 'dist-upgrade', 'full-upgrade', 'remove', 'purge', 'autoremove', 'clean', 'autoclean', 'source', 'build-dep', 'download', 'check', 'satisfy'].includes(sub)) {
+      return fail(`lab: apt-get ${sub} is not modelled\n`, 100);
+    }
+    if (sub !== 'install') return fail(`E: Invalid operation ${sub}\n`, 100);
     const wanted = operands.slice(1);
     const available = (name: string): boolean => {
       const info = PACKAGES[name];
@@ -299,6 +304,11 @@ export function pkgCommands(world: World, m: Machine): Command[] {
       const s = r.services[u];
       return { stdout: `● ${u}\n     Loaded: loaded (/lib/systemd/system/${u}; ${r.enabledServices.includes(u) ? 'enabled' : 'disabled'}; preset: enabled)\n     Active: ${s === 'active' ? 'active (running)' : s === 'failed' ? 'failed (Result: exit-code)' : 'inactive (dead)'}\n`, stderr: '', exitCode: s === 'active' ? 0 : 3 };
     }
+    if (!['start', 'stop', 'restart', 'reload-or-restart', 'enable', 'disable'].includes(verb)) {
+      const real = ['reload', 'try-restart', 'try-reload-or-restart', 'kill', 'is-failed', 'show', 'cat', 'reenable', 'preset', 'mask', 'unmask', 'list-units', 'list-unit-files', 'edit', 'isolate', 'reset-failed'];
+      return fail(real.includes(verb) ? `lab: systemctl ${verb} is not modelled\n` : `Unknown command verb ${verb}.\n`, 1);
+    }
+    if (units.length === 0) return fail(`Too few arguments.\n`, 1);
     if (!isRoot(ctx)) return fail(`Failed to ${verb} ${units[0] ?? ''}: Interactive authentication required.\nSee system logs and 'systemctl status ${units[0] ?? ''}' for details.\n`, 1);
     const now = Boolean(flags['--now']);
     for (const u of units) {

@@ -23,6 +23,17 @@ describe('lab host over SSH', () => {
     expect(await sh(lab, 'ls -d /etc/apt/keyrings /etc/systemd/system /usr/local/bin')).toMatchObject({ code: 0 });
   });
 
+  it('modprobe nvidia fails while vfio-pci holds the GPU; removing an unknown module is an error', async () => {
+    expect(await sh(lab, 'modprobe nvidia')).toEqual({ code: 1, stdout: '', stderr: "modprobe: ERROR: could not insert 'nvidia': No such device\n" });
+    expect((await sh(lab, 'lsmod')).stdout).not.toMatch(/^nvidia\s/m);
+    expect(await sh(lab, 'modprobe -r bogusmod')).toEqual({ code: 1, stdout: '', stderr: 'modprobe: FATAL: Module bogusmod not found.\n' });
+  });
+
+  it('apt-get and systemctl refuse operations they do not have, in their own words', async () => {
+    expect(await sh(lab, 'apt-get instal -y curl')).toEqual({ code: 100, stdout: '', stderr: 'E: Invalid operation instal\n' });
+    expect(await sh(lab, 'systemctl frobnicate docker')).toEqual({ code: 1, stdout: '', stderr: 'Unknown command verb frobnicate.\n' });
+  });
+
   it('curl writes -w even when it gets no answer: 000', async () => {
     expect(await sh(lab, "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:1/")).toEqual({ code: 7, stdout: '000', stderr: '' });
   });
