@@ -50,13 +50,14 @@ const SERVED = {
 // Prose only: the validator never reads these.
 const DROP = new Set(['description', 'verbose_description', 'typetext', 'format_description', 'title', 'completion', 'renderer', 'requires_feature']);
 
-function strip(node) {
-  if (Array.isArray(node)) return node.map(strip);
+// Under `properties` the keys are parameter names, not prose: a parameter may be called `description`.
+function strip(node, inProperties = false) {
+  if (Array.isArray(node)) return node.map((n) => strip(n));
   if (node === null || typeof node !== 'object') return node;
   const out = {};
   for (const key of Object.keys(node).sort()) {
-    if (DROP.has(key)) continue;
-    out[key] = strip(node[key]);
+    if (!inProperties && DROP.has(key)) continue;
+    out[key] = strip(node[key], !inProperties && key === 'properties');
   }
   return out;
 }
