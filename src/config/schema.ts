@@ -88,6 +88,8 @@ const openwebuiGuest = frontendGuest.extend({
    * database once initialised, so connecting it to vLLM goes through its admin API, not its env file.
    */
   apiKey: secretRef.optional(),
+  /** How the worker and the frontends reach vLLM once this CT is repurposed for it; from url's host and vllm.port when absent. */
+  vllmEndpoint: httpUrl.optional(),
 });
 
 const guests = z.strictObject({

@@ -38,7 +38,8 @@ export interface Lab {
   ssh: { host: '127.0.0.1'; port: number; hostKeyFingerprint: string };
   api: { host: '127.0.0.1'; port: number; certFingerprint: string };
   secrets: { tokenId: string; tokenSecret: string; rootPassword: string; rootPrivateKeyPem: string; vllmApiKey: string };
-  endpoints: { vllm: string; openwebui: string; comfyui: string };
+  /** `vllmRepurposed`: vLLM at CT 116's address, once OpenWebUI's CT is repurposed for it. */
+  endpoints: { vllm: string; vllmRepurposed: string; openwebui: string; comfyui: string };
   writeConfig(path: string): Promise<void>;
   state(): LabState;
   journal(): JournalEntry[];
@@ -146,6 +147,7 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
   const tokenId = `${token.userid}!${token.tokenid}`;
   const endpoints = {
     vllm: `http://127.0.0.1:${services.vllmPort.port}`,
+    vllmRepurposed: `http://127.0.0.1:${services.vllmRepurposedPort.port}`,
     openwebui: `http://127.0.0.1:${services.openwebuiPort.port}`,
     comfyui: `http://127.0.0.1:${services.comfyuiPort.port}`,
   };
@@ -209,7 +211,7 @@ async function writeLabConfig(path: string, lab: Lab, state: LabState): Promise<
     gpu: { pciAddress: '0000:01:00.0', model: 'NVIDIA GeForce RTX 4070 Ti SUPER', vramMiB: 16376, computeCapability: '8.9' },
     guests: {
       vm: { id: 151 },
-      openwebui: { id: 116, url: lab.endpoints.openwebui, reduceTo: { cores: 4, memoryMiB: 8192 }, apiKey: ref('openwebui-api-key') },
+      openwebui: { id: 116, url: lab.endpoints.openwebui, reduceTo: { cores: 4, memoryMiB: 8192 }, apiKey: ref('openwebui-api-key'), vllmEndpoint: lab.endpoints.vllmRepurposed },
       comfyui: { id: 118, url: lab.endpoints.comfyui, reduceTo: { cores: 4, memoryMiB: 8192 } },
       vllm: {
         id: 117, hostname: 'vllm', cores: 16, memoryMiB: 98304, diskGiB: 64, storage: 'local-lvm',

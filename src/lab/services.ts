@@ -1,6 +1,7 @@
 /**
  * The HTTP services behind the containers, each on its own 127.0.0.1 port: vLLM (only while a vllm
- * container in some CT has finished starting), OpenWebUI (CT 116) and ComfyUI (CT 118). Also answers
+ * container has finished starting; one port stands for CT 117's address, another for CT 116's, and each
+ * answers only when vLLM runs in its CT), OpenWebUI (CT 116) and ComfyUI (CT 118). Also answers
  * in-lab requests (curl from a CT, OpenWebUI/ComfyUI calling vLLM) by CT address or lab port.
  */
 import { ComfyUi, OPENAI_PACK_REPO } from './comfyui';
@@ -15,10 +16,13 @@ export type LabResponse = HttpReply | { unreachable: true } | null;
 interface ActiveVllm { vmid: number; containerId: string; args: VllmArgs; maxLen: number }
 
 const OPENWEBUI_CT = 116;
+const VLLM_CT = 117;
 const COMFYUI_CT = 118;
 
 export class LabServices implements ServiceHooks {
+  /** vLLM at CT 117's address (the vLLM CT), and at CT 116's (OpenWebUI's CT repurposed for vLLM). */
   vllmPort!: HttpPort;
+  vllmRepurposedPort!: HttpPort;
   openwebuiPort!: HttpPort;
   comfyuiPort!: HttpPort;
   private active: ActiveVllm | null = null;
@@ -35,11 +39,15 @@ export class LabServices implements ServiceHooks {
     const saved = state.servicePorts ?? {};
     const ports = {
       vllm: await HttpPort.portOrFree(saved.vllm),
+      vllmRepurposed: await HttpPort.portOrFree(saved.vllmRepurposed),
       openwebui: await HttpPort.portOrFree(saved.openwebui),
       comfyui: await HttpPort.portOrFree(saved.comfyui),
     };
     state.servicePorts = ports;
-    this.vllmPort = new HttpPort(ports.vllm, async (m, p, h, b) => (this.active ? vllmHandle(this.active.args, this.active.maxLen, m, p, h, b) : { status: 503, headers: {}, body: '' }));
+    const vllmIn = (vmid: number) => async (m: string, p: string, h: Record<string, string>, b: string): Promise<HttpReply> =>
+      this.active?.vmid === vmid ? vllmHandle(this.active.args, this.active.maxLen, m, p, h, b) : { status: 503, headers: {}, body: '' };
+    this.vllmPort = new HttpPort(ports.vllm, vllmIn(VLLM_CT));
+    this.vllmRepurposedPort = new HttpPort(ports.vllmRepurposed, vllmIn(OPENWEBUI_CT));
     this.openwebuiPort = new HttpPort(ports.openwebui, (m, p, h, b) => this.openwebui(m, p, h, b));
     this.comfyuiPort = new HttpPort(ports.comfyui, (m, p, _h, b) => this.comfy.handle(m, p, b));
     await this.resumeAfterLoad();
@@ -48,8 +56,8 @@ export class LabServices implements ServiceHooks {
 
   async stop(): Promise<void> {
     this.generation++;
-    await Promise.all([this.vllmPort.down(), this.openwebuiPort.down(), this.comfyuiPort.down()]);
-    for (const port of [this.vllmPort, this.openwebuiPort, this.comfyuiPort]) port.release();
+    await Promise.all([this.vllmPort.down(), this.vllmRepurposedPort.down(), this.openwebuiPort.down(), this.comfyuiPort.down()]);
+    for (const port of [this.vllmPort, this.vllmRepurposedPort, this.openwebuiPort, this.comfyuiPort]) port.release();
   }
 
   private host = (): World['host'] => this.world.host;
@@ -101,7 +109,7 @@ export class LabServices implements ServiceHooks {
       }
       c.gpuMiB = plan.usedMiB;
       this.active = { vmid, containerId, args, maxLen: plan.maxModelLen };
-      await this.vllmPort.up();
+      await this.vllmPortOf(vmid)?.up();
     })();
   }
 
@@ -112,7 +120,13 @@ export class LabServices implements ServiceHooks {
       this.generation++;
       this.active = null;
       void this.vllmPort.down();
+      void this.vllmRepurposedPort.down();
     }
+  }
+
+  /** The loopback port that stands for the address of the CT vLLM runs in. */
+  private vllmPortOf(vmid: number): HttpPort | undefined {
+    return vmid === VLLM_CT ? this.vllmPort : vmid === OPENWEBUI_CT ? this.vllmRepurposedPort : undefined;
   }
 
   /** A CT stopped: its containers stop with it; a started CT restarts containers with a restart policy. */
@@ -201,7 +215,11 @@ export class LabServices implements ServiceHooks {
     const local = h === '127.0.0.1' || h === 'localhost';
     let target: 'vllm' | 'openwebui' | 'comfyui' | null = null;
     let targetVmid: number | null = null;
-    if (local && port === this.vllmPort.port) target = 'vllm';
+    let via: HttpPort | undefined; // the loopback port of one CT's vLLM, when the URL names one
+    if (local && (port === this.vllmPort.port || port === this.vllmRepurposedPort.port)) {
+      target = 'vllm';
+      via = port === this.vllmPort.port ? this.vllmPort : this.vllmRepurposedPort;
+    }
     else if (local && port === this.openwebuiPort.port) target = 'openwebui';
     else if (local && port === this.comfyuiPort.port) target = 'comfyui';
     else {
@@ -215,7 +233,9 @@ export class LabServices implements ServiceHooks {
     }
     if (target === 'vllm') {
       if (fromVmid !== null && fromVmid !== this.active?.vmid && this.host().hasFault('frontend-unreachable')) return { unreachable: true };
-      if (!this.active || !this.vllmPort.open) return null;
+      if (!this.active) return null;
+      const at = this.vllmPortOf(this.active.vmid);
+      if (via ? via !== at || !via.open : !at?.open) return null;
       return vllmHandle(this.active.args, this.active.maxLen, init.method, url.pathname + url.search, init.headers, init.body ?? '');
     }
     if (target === 'openwebui') return this.openwebuiPort.open ? this.openwebui(init.method, url.pathname, init.headers, init.body ?? '') : null;

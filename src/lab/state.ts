@@ -216,7 +216,7 @@ export interface LabState {
   files: Record<string, SavedFile[]>; // 'host' or CT vmid -> files written by commands (see fs.ts)
   journal: JournalEntry[];
   /** loopback ports of the vLLM/OpenWebUI/ComfyUI stand-ins, kept so a saved lab keeps its URLs */
-  servicePorts?: { vllm?: number; openwebui?: number; comfyui?: number };
+  servicePorts?: { vllm?: number; vllmRepurposed?: number; openwebui?: number; comfyui?: number };
   seq: number; // last journal seq
 }
 

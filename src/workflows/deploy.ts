@@ -28,6 +28,7 @@ import {
   progressQuery,
 } from './messages';
 import { preflightModel } from './preflight';
+import { repurposedEndpoint } from './endpoints';
 import { MIN_MAX_MODEL_LEN } from '../sizing/arithmetic';
 import { Saga, failureText as errorText } from './saga';
 
@@ -265,6 +266,12 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
         });
         // 5 and 6: the frontends are reconfigured beside the image pull, then checked once vLLM serves.
         const ctId = owui === 'repurpose' ? owuiId : cfg.guests.vllm.id;
+        if (owui === 'repurpose') {
+          // vLLM will answer at OpenWebUI's CT, not at the vLLM CT's address: every later step looks there.
+          const endpoint = repurposedEndpoint(cfg);
+          if (!endpoint) throw ApplicationFailure.nonRetryable(`cannot repurpose CT ${owuiId}: its address is unknown; set guests.openwebui.url or guests.openwebui.vllmEndpoint`, 'RepurposeEndpointUnknown');
+          cfg.guests.vllm = { ...cfg.guests.vllm, endpoint };
+        }
         try {
           const reaches: string[] = [];
           const frontends = await step(5, `Set up vLLM container CT ${ctId}`, () => vllmContainer(ctId, owui));

@@ -169,6 +169,28 @@ describe('deploy on the lab', () => {
     }
   });
 
+  it('repurposes OpenWebUI\'s CT for vLLM and reaches vLLM at that CT\'s address', async () => {
+    // CT 116 with NVIDIA passthrough, as the design's "repurpose (if has GPU passthrough)" needs.
+    const statePath = join(mkdtempSync(join(tmpdir(), 'lab-state-')), 'lab.json');
+    const setup = await (await import('../../src/lab')).startLab({ timeScale: 0.05, statePath });
+    const lines = 'lxc.cgroup2.devices.allow: c 195:* rwm\nlxc.mount.entry: /dev/nvidia0 dev/nvidia0 none bind,optional,create=file\n';
+    expect((await sh(setup, `printf '${lines}' >> /etc/pve/lxc/116.conf`)).code).toBe(0);
+    await setup.stop();
+    const { progress, lab } = await runDeploy({ labState: statePath, decide: { openwebui: 'repurpose', frontend: 'comfyui' } });
+    try {
+      expect({ status: progress.status, error: progress.error }).toEqual({ status: 'completed', error: undefined });
+      expect(passed(progress)).toEqual([1, 2, 3, 4, 5, 6]);
+      expect(progress.endpoint).toBe(`${lab.endpoints.vllmRepurposed}/v1`);
+      expect(lab.state().runtimes['116']?.docker.containers.find((c) => c.name === 'vllm')?.state).toBe('running');
+      expect(lab.state().guests['117']).toBeUndefined();
+      // CT 117's address has no vLLM: the old endpoint would have waited there for good.
+      expect((await fetch(`${lab.endpoints.vllm}/health`).catch(() => undefined))?.status).toBeUndefined();
+      expect((await fetch(`${lab.endpoints.vllmRepurposed}/health`)).status).toBe(200);
+    } finally {
+      await lab.stop();
+    }
+  });
+
   it('rejects an invalid decision through the update validator and keeps waiting', async () => {
     const { progress, lab } = await runDeploy({
       decide: { frontend: 'openwebui' },
