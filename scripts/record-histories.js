@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Records deploy histories from real runs on the lab into test/replay/histories/, for the replay test.
-// Run after `npm run build`: node scripts/record-histories.js
+// Run after `npm run build`: node scripts/record-histories.js [NAME…] (the named scenarios only; all by default)
 // Re-record only on purpose: a saved history that stops replaying means a workflow change broke determinism.
+// Record new scenarios by name: the older histories are what proves that `patched` keeps recorded runs replaying.
 const { mkdtempSync, writeFileSync, mkdirSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
@@ -21,6 +22,9 @@ const SCENARIOS = [
   { name: 'scrap-comfyui', decide: { openwebui: 'scrap', frontend: 'comfyui' } },
   { name: 'vllm-oom-compensated', decide: { openwebui: 'keep', frontend: 'comfyui' }, faults: ['vllm-oom'] },
   { name: 'signal-decisions', signal: { openwebui: 'keep', frontend: 'comfyui' } },
+  // Recorded with undos registered before the GPU moves, the admin user's own undo and the OpenWebUI key check.
+  { name: 'frontend-unreachable-compensated-v2', decide: { openwebui: 'keep', frontend: 'both' }, faults: ['frontend-unreachable'] },
+  { name: 'cancelled-during-release', decide: { openwebui: 'keep', frontend: 'openwebui' }, cancelWhilePending: 'ensureGpuReleasedFromVm', timeScale: 0.5 },
 ];
 
 async function main() {
@@ -31,8 +35,9 @@ async function main() {
   const nc = await NativeConnection.connect({ address: server.address });
   const client = new Client({ connection: server.env.connection });
   try {
-    for (const sc of SCENARIOS) {
-      const lab = await startLab({ faults: sc.faults ?? [], timeScale: 0.05 });
+    const only = process.argv.slice(2);
+    for (const sc of SCENARIOS.filter((x) => only.length === 0 || only.includes(x.name))) {
+      const lab = await startLab({ faults: sc.faults ?? [], timeScale: sc.timeScale ?? 0.05 });
       const dir = mkdtempSync(join(tmpdir(), 'record-'));
       await lab.writeConfig(join(dir, 'lab.yaml'));
       const loaded = loadConfig(join(dir, 'lab.yaml'));
@@ -46,9 +51,17 @@ async function main() {
         const handle = await client.workflow.start('deploy', { taskQueue, workflowId, args: [{ config }] });
         const answers = sc.decide ?? sc.signal;
         const done = new Set();
+        let cancelled = false;
         for (;;) {
           const p = await handle.query('progress').catch(() => undefined);
           if (p && p.status !== 'running') break;
+          if (sc.cancelWhilePending && !cancelled) {
+            const d = await handle.describe();
+            if ((d.raw.pendingActivities ?? []).some((a) => a.activityType?.name === sc.cancelWhilePending)) {
+              await handle.cancel();
+              cancelled = true;
+            }
+          }
           for (const d of p?.pending ?? []) {
             if (done.has(d.decision)) continue;
             done.add(d.decision);
