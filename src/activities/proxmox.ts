@@ -116,16 +116,20 @@ export function createProxmoxActivities(deps: ActivityDeps) {
       const api = host.api();
       const bdf = cfg.gpu.pciAddress;
       const done: string[] = [];
-      // On the nvidia driver, every GPU user stops first: a device in use cannot leave it. On any other driver no
-      // container can be using the card (this undo may run before the release it undoes ever happened).
+      // On the nvidia driver, every GPU user stops first: a device in use cannot leave it. That includes ComfyUI,
+      // whose restore has just given it its GPU lines back and restarted it; it is started again once VM 151 holds
+      // the card. On any other driver no container can be using the card (this undo may run before the release
+      // it undoes ever happened).
       const driver = parseLspciDriver(await host.must(['lspci', '-nnk', '-s', shortBdf(bdf)]));
+      let restartComfy = false;
       if (driver === 'nvidia') {
         const cts = (await api.get(`/nodes/${host.node}/lxc`)) as Array<{ vmid: number | string; status: string }>;
         for (const ct of cts.filter((c) => c.status === 'running')) {
           const raw = (await host.read(confPath(Number(ct.vmid)))) ?? '';
-          if (/\/dev\/nvidia|^dev\d+:.*nvidia/m.test(raw) && Number(ct.vmid) !== cfg.guests.comfyui?.id) {
+          if (/\/dev\/nvidia|^dev\d+:.*nvidia/m.test(raw)) {
             await stopCt(host, Number(ct.vmid));
             done.push(`stopped CT ${ct.vmid}`);
+            if (Number(ct.vmid) === cfg.guests.comfyui?.id) restartComfy = true;
           }
         }
         await host.must(['sh', '-c', `echo ${bdf} > /sys/bus/pci/drivers/nvidia/unbind`]);
@@ -146,6 +150,11 @@ export function createProxmoxActivities(deps: ActivityDeps) {
         // Starting the VM rebinds the GPU to vfio-pci.
         await task(host, await api.post(`/nodes/${host.node}/qemu/${vm}/status/start`, {}));
         done.push(`VM ${vm} started`);
+      }
+      const comfy = cfg.guests.comfyui?.id;
+      if (restartComfy && comfy !== undefined && (await ctStatus(host, comfy)) !== 'running') {
+        await task(host, await api.post(`/nodes/${host.node}/lxc/${comfy}/status/start`, {}));
+        done.push(`CT ${comfy} started again`);
       }
       return { changed: done.length > 0, detail: done.length ? done.join('; ') : `GPU already with VM ${vm}` };
     },
