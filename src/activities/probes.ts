@@ -48,10 +48,15 @@ export function createProbeActivities(deps: ActivityDeps) {
         gpuPassthrough ? 'it has NVIDIA passthrough, so it could host vLLM' : 'it has no GPU passthrough, so it cannot host vLLM',
         reachable ? `OpenWebUI answers at ${url}` : `OpenWebUI does not answer at ${url ?? '(no url)'}: ${health}`,
       ];
-      const recommendation = gpuPassthrough && !reachable ? 'repurpose' : reachable ? 'keep' : 'scrap';
+      // Scrap is for good: it is recommended only for a CT that runs and whose UI does not answer, never for one that
+      // is merely stopped or that there is no URL to look at.
+      const broken = entry.status === 'running' && url !== undefined && !reachable;
+      const recommendation = gpuPassthrough && !reachable ? 'repurpose' : broken ? 'scrap' : 'keep';
       reasons.push(
         recommendation === 'keep'
-          ? 'recommended: keep it as a chat frontend and connect it to vLLM (then shrink it: vLLM does the heavy lifting)'
+          ? reachable
+            ? 'recommended: keep it as a chat frontend and connect it to vLLM (then shrink it: vLLM does the heavy lifting)'
+            : `recommended: keep it (it is ${entry.status === 'running' ? 'running' : 'stopped'}${url ? '' : ', and guests.openwebui.url is not set'}: not enough to call it broken; scrap destroys it for good)`
           : recommendation === 'repurpose' ? 'recommended: repurpose it for vLLM' : 'recommended: scrap it and reclaim its resources',
       );
       return {

@@ -88,5 +88,6 @@ export function pendingDecisions(ctx: DecisionContext, workflowId: string): Pend
 
 export function recommendFrontend(ctx: DecisionContext): string {
   if (ctx.openwebui === 'scrap' || ctx.openwebui === 'repurpose' || ctx.assessment?.exists === false || ctx.openwebuiApiKey === false) return 'comfyui';
+  if (ctx.assessment?.reachable === false) return 'comfyui'; // an OpenWebUI that does not answer cannot be the frontend yet
   return 'openwebui';
 }

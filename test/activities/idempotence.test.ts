@@ -6,6 +6,7 @@ import { createActivityDeps } from '../../src/activities/deps';
 import { startLab, type Lab } from '../../src/lab';
 import type { DeployConfig } from '../../src/config/schema';
 import { labConfig } from '../harness/deploy-run';
+import { sh } from '../lab/helpers';
 
 jest.setTimeout(120_000);
 
@@ -57,6 +58,17 @@ describe('activities are idempotent against the lab', () => {
     const err = await env.run(acts.ensureRepoCloned, at('v9.9.9')).catch((e: Error) => e);
     expect(err).toMatchObject({ type: 'RepoRefNotFound', nonRetryable: true });
     expect((err as Error).message).toContain('repo.ref v9.9.9 is neither a tag nor a branch');
+  });
+
+  it('assessOpenwebui recommends scrap, which is for good, only for a running CT whose UI does not answer', async () => {
+    const recommend = async () => ((await env.run(acts.assessOpenwebui, cfg)) as { recommendation: string }).recommendation;
+    expect(await recommend()).toBe('keep');
+    expect((await sh(lab, 'pct exec 116 -- systemctl stop open-webui')).code).toBe(0);
+    expect(await recommend()).toBe('scrap');
+    expect((await sh(lab, 'pct stop 116')).code).toBe(0);
+    expect(await recommend()).toBe('keep'); // merely stopped
+    expect((await sh(lab, 'pct start 116')).code).toBe(0);
+    expect(await recommend()).toBe('keep');
   });
 
   it('ensureGpuReleasedFromVm stops VM 151 and clears onboot once; returnGpuToVm gives it back', async () => {

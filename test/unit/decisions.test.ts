@@ -1,4 +1,4 @@
-import { pendingDecisions, whyNot } from '../../src/workflows/decisions';
+import { pendingDecisions, recommendFrontend, whyNot } from '../../src/workflows/decisions';
 import type { OpenwebuiAssessment } from '../../src/activities/contract';
 
 const assessment: OpenwebuiAssessment = {
@@ -26,6 +26,11 @@ describe('decision rules (shared by the update validator and the signal handler)
     }
     const asked = pendingDecisions({ assessment, openwebui: 'keep', openwebuiApiKey: false }, 'wf').find((d) => d.decision === 'frontend');
     expect(asked).toMatchObject({ options: ['comfyui'], recommendation: 'comfyui' });
+  });
+
+  it('recommends ComfyUI as the frontend while OpenWebUI does not answer', () => {
+    expect(recommendFrontend({ assessment: { ...assessment, reachable: false }, openwebui: 'keep' })).toBe('comfyui');
+    expect(recommendFrontend({ assessment, openwebui: 'keep' })).toBe('openwebui');
   });
 
   it('refuses contradictions between the two decisions, in either order', () => {
