@@ -178,9 +178,18 @@ export function createProxmoxActivities(deps: ActivityDeps) {
       return { changed: true };
     },
 
+    /**
+     * The CT running with the GPU's device nodes in it. LXC bind-mounts them when the CT starts: one that started
+     * before the host had them (after a reboot, say, before the GPU was bound to nvidia) stays without them until
+     * it restarts, so a re-run restarts it.
+     */
     async ensureContainerRunning(cfg: DeployConfig, vmid: number): Promise<Changed> {
       const host = h(cfg);
-      if ((await ctStatus(host, vmid)) === 'running') return { changed: false };
+      if ((await ctStatus(host, vmid)) === 'running') {
+        const nodes = await host.ct(vmid, ['sh', '-c', 'test -e /dev/nvidia0 && test -e /dev/nvidiactl && test -e /dev/nvidia-uvm']);
+        if (nodes.code === 0) return { changed: false };
+        await stopCt(host, vmid);
+      }
       await task(host, await host.api().post(`/nodes/${host.node}/lxc/${vmid}/status/start`, {}));
       if ((await ctStatus(host, vmid)) !== 'running') throw permanent(`CT ${vmid} did not stay running after start`, 'ContainerStartFailed');
       return { changed: true };

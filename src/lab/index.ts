@@ -123,7 +123,7 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
   host.on('guestCreated', (g) => { if (!world.machine(String(g.vmid))) world.createMachine(String(g.vmid)); });
   host.on('guestDestroyed', (vmid) => { world.machines.delete(String(vmid)); });
   host.on('guestStopped', (g) => { if (g.type === 'lxc') services.guestStopped(g.vmid); });
-  host.on('guestStarted', (g) => { if (g.type === 'lxc') services.guestStarted(g.vmid); });
+  host.on('guestStarted', (g) => { world.noteStart(g); if (g.type === 'lxc') services.guestStarted(g.vmid); });
   await services.start();
 
   // Persist after mutations (debounced) and at stop, so two runs in a row act on the same host.

@@ -45,6 +45,8 @@ export interface Guest {
   raw?: string;
   /** Raw lxc lines as they were when the CT last started: LXC reads them only at start. */
   appliedLxc?: Array<[string, string]>;
+  /** The host's /dev/nvidia* nodes when the CT last started: a bind mount of a node made later is not in the CT. */
+  startNodes?: string[];
   /** Lock held by a running task ('create', 'backup', ...), printed by `pct list`. */
   lock?: string;
 }

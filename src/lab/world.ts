@@ -8,8 +8,8 @@ import { PROVIDES } from './provides';
 import { notFound, shellQuote } from './cmd-util';
 import { LabFs, ShellError } from './fs';
 import type { LabHost } from './host';
-import { emptyRuntime, type CtRuntime } from './state';
-import { WriteError, devProvider, procProvider, pveProvider, sysProvider } from './virtual';
+import { emptyRuntime, type CtRuntime, type Guest } from './state';
+import { NVIDIA_NODES, WriteError, devProvider, procProvider, pveProvider, sysProvider } from './virtual';
 import { BASE_DIRS, baseFiles } from './base-files';
 import type { GpuReading } from './cmd-gpu';
 
@@ -208,7 +208,16 @@ export class World {
     return true;
   }
 
-  /** A CT sees a node only if the host has it and the CT config passes it through (devN or raw lxc lines). */
+  /** A CT starting: LXC bind-mounts the device nodes the host has now (an optional mount of a missing one is skipped). */
+  noteStart(g: Guest): void {
+    if (g.type === 'lxc') g.startNodes = NVIDIA_NODES.filter((n) => this.hostNodeVisible(n));
+  }
+
+  /**
+   * A CT sees a node only if the host has it and the CT config passes it through: devN (made at start, which fails
+   * without the node), or raw lxc lines whose bind mount found the node when the CT started (a CT started before
+   * the host driver made its nodes stays without them until it restarts).
+   */
   ctNodeVisible(vmid: number, node: string): boolean {
     const g = this.host.guest(vmid);
     if (!g || g.status !== 'running' || !this.hostNodeVisible(node)) return false;
@@ -219,8 +228,10 @@ export class World {
     const major = node.startsWith('nvidia-uvm') ? 508 : 195;
     const lxc = this.host.effectiveLxc(g);
     const allowed = lxc.some(([k, v]) => /^lxc\.cgroup2?\.devices\.allow$/.test(k) && (v.trim() === 'a' || new RegExp(`^c ${major}:(\\*|\\d+) r?w?m?`).test(v.trim())));
-    const mounted = lxc.some(([k, v]) => k === 'lxc.mount.entry' && (v.split(/\s+/)[0] === path || v.split(/\s+/)[0] === '/dev'));
-    return allowed && mounted;
+    const source = (v: string): string => v.split(/\s+/)[0] ?? '';
+    const whole = lxc.some(([k, v]) => k === 'lxc.mount.entry' && source(v) === '/dev');
+    const mounted = lxc.some(([k, v]) => k === 'lxc.mount.entry' && source(v) === path) && (g.startNodes === undefined || g.startNodes.includes(node));
+    return allowed && (whole || mounted);
   }
 
   /**

@@ -197,6 +197,26 @@ describe('deploy on the lab', () => {
     }
   });
 
+  it('a re-run heals a vLLM CT that started before the host had the GPU on nvidia (as after a reboot)', async () => {
+    const statePath = join(mkdtempSync(join(tmpdir(), 'lab-state-')), 'lab.json');
+    const first = await runDeploy({ labState: statePath, decide: { openwebui: 'keep', frontend: 'openwebui' } });
+    expect(first.progress.status).toBe('completed');
+    // What a reboot leaves: the card on no driver, CT 117 (onboot) started without its device nodes, vLLM failing.
+    const boot = await sh(first.lab, 'pct stop 117 && echo 0000:01:00.0 > /sys/bus/pci/drivers/nvidia/unbind && pct start 117 && pct exec 117 -- ls /dev');
+    expect(boot.code).toBe(0);
+    expect(boot.stdout).not.toMatch(/nvidia0/);
+    await first.lab.stop();
+    const second = await runDeploy({ labState: statePath, decide: { openwebui: 'keep', frontend: 'openwebui' } });
+    try {
+      expect({ status: second.progress.status, error: second.progress.error }).toEqual({ status: 'completed', error: undefined });
+      expect(passed(second.progress)).toEqual([1, 2, 3, 4, 5, 6]);
+      expect(second.progress.changes).toEqual(expect.arrayContaining(['Start CT 117']));
+      expect((await sh(second.lab, 'pct exec 117 -- ls /dev')).stdout).toMatch(/nvidia0/);
+    } finally {
+      await second.lab.stop();
+    }
+  });
+
   it('rejects an invalid decision through the update validator and keeps waiting', async () => {
     const { progress, lab } = await runDeploy({
       decide: { frontend: 'openwebui' },
