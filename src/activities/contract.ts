@@ -30,6 +30,8 @@ export interface HostFacts {
   vllmCtExists: boolean;
   /** the admin user exists before this run touches it (`id -u`); absent in histories from before it was read */
   adminUserExists?: boolean;
+  /** the CTs running before this run (absent in histories from before it was read) */
+  runningCts?: number[];
 }
 
 export interface AdminUserResult extends Changed {
@@ -81,6 +83,8 @@ export interface VmGpuRelease extends Changed {
   vmid: number;
   wasRunning: boolean;
   onbootBefore: boolean;
+  /** CTs running before the run: giving the GPU back starts again those it (or an undo before it) left stopped. */
+  runningCtsBefore?: number[];
 }
 
 export interface HostDriverResult extends Changed {

@@ -142,11 +142,6 @@ export function createFrontendActivities(deps: ActivityDeps) {
         k === 'cores' && g.reduceTo ? [k, String(g.reduceTo.cores)] : k === 'memory' && g.reduceTo ? [k, String(g.reduceTo.memoryMiB)] : [k, v],
       );
       const raw = joinConfigFile({ ...parts, options, lxc: keep });
-      if (raw !== beforeRaw) {
-        await host.write(conf, raw, '0640');
-        await restartCt(host, g.id);
-        changed = true;
-      }
       // Before this run's first change to ComfyUI's files: what they were, for the undo.
       let saved = parseFrontendBefore(await host.ctRead(g.id, COMFY_BEFORE))?.run === thisRun();
       const saveBefore = async (): Promise<void> => {
@@ -157,6 +152,12 @@ export function createFrontendActivities(deps: ActivityDeps) {
         await host.ctWrite(g.id, COMFY_BEFORE, `${JSON.stringify({ run: thisRun(), files, node } satisfies FrontendBefore)}\n`, '0600');
         saved = true;
       };
+      if (raw !== beforeRaw) {
+        await saveBefore();
+        await host.write(conf, raw, '0640');
+        await restartCt(host, g.id);
+        changed = true;
+      }
       // 2. CPU-only: without its GPU, ComfyUI's CUDA torch must be told --cpu.
       const unit = (await host.ctRead(g.id, COMFY_UNIT)) ?? '';
       const execStart = /^ExecStart=(.+)$/m.exec(unit)?.[1];

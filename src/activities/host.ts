@@ -55,7 +55,7 @@ export function createHostActivities(deps: ActivityDeps) {
       const nvVersion = await host.run(['cat', '/proc/driver/nvidia/version']);
       const modinfo = await host.run(['modinfo', '-F', 'version', 'nvidia']);
       const lsmod = await host.run(['lsmod']);
-      const cts = (await api.get(`/nodes/${host.node}/lxc`)) as Array<{ vmid: number | string }>;
+      const cts = (await api.get(`/nodes/${host.node}/lxc`)) as Array<{ vmid: number | string; status?: string }>;
       const adminUser = await host.run(['id', '-u', cfg.admin.user]);
       return {
         pveVersion: version.version,
@@ -68,6 +68,7 @@ export function createHostActivities(deps: ActivityDeps) {
         nouveauLoaded: /^nouveau\s/m.test(lsmod.stdout),
         vllmCtExists: cts.some((c) => Number(c.vmid) === cfg.guests.vllm.id),
         adminUserExists: adminUser.code === 0,
+        runningCts: cts.filter((c) => c.status === 'running').map((c) => Number(c.vmid)).sort((a, b) => a - b),
       };
     },
 

@@ -151,10 +151,13 @@ export function createProxmoxActivities(deps: ActivityDeps) {
         await task(host, await api.post(`/nodes/${host.node}/qemu/${vm}/status/start`, {}));
         done.push(`VM ${vm} started`);
       }
+      // Every CT that ran before the run runs again (known from step 1, so a retry of this undo knows it too).
       const comfy = cfg.guests.comfyui?.id;
-      if (restartComfy && comfy !== undefined && (await ctStatus(host, comfy)) !== 'running') {
-        await task(host, await api.post(`/nodes/${host.node}/lxc/${comfy}/status/start`, {}));
-        done.push(`CT ${comfy} started again`);
+      const again = release.runningCtsBefore ?? (restartComfy && comfy !== undefined ? [comfy] : []);
+      const present = new Set(((await api.get(`/nodes/${host.node}/lxc`)) as Array<{ vmid: number | string; status: string }>).filter((c) => c.status !== 'running').map((c) => Number(c.vmid)));
+      for (const id of again.filter((x) => present.has(x))) {
+        await task(host, await api.post(`/nodes/${host.node}/lxc/${id}/status/start`, {}));
+        done.push(`CT ${id} started again`);
       }
       return { changed: done.length > 0, detail: done.length ? done.join('; ') : `GPU already with VM ${vm}` };
     },

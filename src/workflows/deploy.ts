@@ -201,7 +201,7 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
   // What the host was before this run. Undos are registered from it as well as from a step's result: a step
   // retried after a worker crash finds its own work already done and reports nothing changed (`created: false`,
   // `wasRunning: false`), which alone would leave CT 117 behind or VM 151 stopped on a later failure.
-  let before: { vllmCtExisted: boolean; vmRunning: boolean; vmOnboot: boolean; adminUserExisted?: boolean } = { vllmCtExisted: true, vmRunning: false, vmOnboot: false };
+  let before: { vllmCtExisted: boolean; vmRunning: boolean; vmOnboot: boolean; adminUserExisted?: boolean; runningCts?: number[] } = { vllmCtExisted: true, vmRunning: false, vmOnboot: false };
   let launch = {} as VllmLaunch; // set by the preflight, before any step
   let owui = ''; // the openwebui decision, once step 4 has it
   let frontendStep: ReturnType<typeof begin> | undefined; // step 6 starts beside the pull and ends at checkpoint 5
@@ -221,6 +221,7 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
         vmRunning: facts.gpuHolder?.status === 'running',
         vmOnboot: facts.gpuHolder?.onboot === true,
         adminUserExisted: facts.adminUserExists,
+        runningCts: facts.runningCts,
       };
       const holder = facts.gpuHolder ? `held by VM ${facts.gpuHolder.vmid} (${facts.gpuHolder.status}, onboot ${facts.gpuHolder.onboot ? 1 : 0})` : 'held by no VM';
       return `PVE ${facts.pveVersion}; ${facts.gpu.name} ${gpu} on ${facts.gpu.driver ?? 'no driver'}, ${holder}; host driver ${facts.hostDriverPackageVersion ?? facts.hostDriverVersion ?? 'not installed'}`;
@@ -372,7 +373,7 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
       lane(async () => {
         // What the undo gives back: VM 151 as step 1 found it, and as the release found it (a retried release
         // finds its own work done). Read when the undo runs, so one registered up front sees the release's facts.
-        const giveBack = { changed: false, vmid: vmId, wasRunning: before.vmRunning, onbootBefore: before.vmOnboot };
+        const giveBack = { changed: false, vmid: vmId, wasRunning: before.vmRunning, onbootBefore: before.vmOnboot, ...(before.runningCts ? { runningCtsBefore: before.runningCts } : {}) };
         let givesBack = false;
         const registerGiveBack = () => {
           givesBack = true;
@@ -437,8 +438,10 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
         f === 'comfyui'
           ? await counted(go('ensureComfyuiOnVllm', `ComfyUI CT ${comfyId}: remove GPU, shrink, CPU-only, LLM node -> vLLM`, [cfg, launch.servedModelName]))
           : await counted(go('ensureOpenwebuiOnVllm', `OpenWebUI CT ${owuiId}: shrink, connect to vLLM`, [cfg, launch.servedModelName]));
-      // Already as wanted (a re-run): a later failure must not undo what an earlier run set up.
-      if (!r.changed) undo.drop();
+      // Runs recorded before this rule dropped the undo when nothing changed. But a retry whose first attempt made
+      // the change reports no change either; the undo now stays, and restores only what this run recorded before
+      // its own first change (a no-op when there is none), so an earlier run's setup is still left alone.
+      if (!r.changed && !patched('keep-frontend-undo')) undo.drop();
     }
     return chosen;
   }

@@ -175,13 +175,31 @@ describe('deploy on the lab', () => {
     }
   });
 
-  it('repurposes OpenWebUI\'s CT for vLLM and reaches vLLM at that CT\'s address', async () => {
-    // CT 116 with NVIDIA passthrough, as the design's "repurpose (if has GPU passthrough)" needs.
+  /** A lab whose CT 116 has NVIDIA passthrough, as the design's "repurpose (if has GPU passthrough)" needs. */
+  async function labWithGpuIn116(): Promise<{ statePath: string; before: LabState }> {
     const statePath = join(mkdtempSync(join(tmpdir(), 'lab-state-')), 'lab.json');
     const setup = await (await import('../../src/lab')).startLab({ timeScale: 0.05, statePath });
     const lines = 'lxc.cgroup2.devices.allow: c 195:* rwm\nlxc.mount.entry: /dev/nvidia0 dev/nvidia0 none bind,optional,create=file\n';
-    expect((await sh(setup, `printf '${lines}' >> /etc/pve/lxc/116.conf`)).code).toBe(0);
+    expect((await sh(setup, `printf '${lines}' >> /etc/pve/lxc/116.conf && pct stop 116 && pct start 116`)).code).toBe(0);
+    const before = setup.state();
     await setup.stop();
+    return { statePath, before };
+  }
+
+  it('undoes a failed repurpose: CT 116 runs again with its own config, VM 151 has the GPU', async () => {
+    const { statePath, before } = await labWithGpuIn116();
+    const { progress, lab } = await runDeploy({ labState: statePath, faults: ['frontend-unreachable'], decide: { openwebui: 'repurpose', frontend: 'comfyui' } });
+    try {
+      expect(progress.status).toBe('compensated');
+      expect(progress.compensations.filter((c) => c.outcome === 'failed')).toEqual([]);
+      expectHostAsBefore(before, lab.state());
+    } finally {
+      await lab.stop();
+    }
+  });
+
+  it('repurposes OpenWebUI\'s CT for vLLM and reaches vLLM at that CT\'s address', async () => {
+    const { statePath } = await labWithGpuIn116();
     const { progress, lab } = await runDeploy({ labState: statePath, decide: { openwebui: 'repurpose', frontend: 'comfyui' } });
     try {
       expect({ status: progress.status, error: progress.error }).toEqual({ status: 'completed', error: undefined });
