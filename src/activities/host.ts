@@ -11,7 +11,7 @@ import type {
   RepoResult,
   UndoResult,
 } from './contract';
-import { ActivityDeps, CommandFailedError, Host, lookAgain, permanent } from './deps';
+import { ActivityDeps, CommandFailedError, Host, lookAgain, permanent, thisRun } from './deps';
 import { parseDriverVersion, parseLspciDriver, parseProcDevices, shortBdf } from './parse';
 
 /** Pinned like everything else: the version the design document ran. */
@@ -82,18 +82,31 @@ export function createHostActivities(deps: ActivityDeps) {
         await host.must(['apt-get', 'install', '-y', 'sudo'], { timeoutMs: 600_000 });
         changed = true;
       }
-      if ((await host.run(['id', '-u', user])).code !== 0) {
+      const existed = (await host.run(['id', '-u', user])).code === 0;
+      if (!existed) {
         await host.must(['useradd', '-m', '-s', '/bin/bash', user]);
         changed = did.created = true;
       }
-      const groups = (await host.must(['id', '-nG', user])).trim().split(/\s+/);
-      if (!groups.includes('sudo')) {
+      const sudoers = `/etc/sudoers.d/pve-vllm-${user}`;
+      const rule = `${user} ALL=(ALL) NOPASSWD:ALL\n`;
+      const home = `/home/${user}`;
+      const keys = `${home}/.ssh/authorized_keys`;
+      const pub = cfg.admin.publicKey.trim();
+      const inSudo = (await host.must(['id', '-nG', user])).trim().split(/\s+/).includes('sudo');
+      const sudoersBefore = await host.read(sudoers);
+      const existing = await host.read(keys);
+      const current = existing ?? '';
+      const hasKey = current.split('\n').some((l) => l.trim() === pub);
+      // A user that was there: before this run's first change to it, what it was, for the undo (a retry keeps it).
+      const ours = parseUserBefore(await host.read(userBeforePath(user)))?.run === thisRun();
+      if (existed && !ours && (!inSudo || sudoersBefore !== rule || !hasKey)) {
+        const before: UserBefore = { run: thisRun(), inSudo, sudoers: sudoersBefore ?? null, hasKey, keysFileExisted: existing !== undefined };
+        await host.write(userBeforePath(user), `${JSON.stringify(before)}\n`, '0600');
+      }
+      if (!inSudo) {
         await host.must(['usermod', '-aG', 'sudo', user]);
         changed = did.addedToSudo = true;
       }
-      const sudoers = `/etc/sudoers.d/pve-vllm-${user}`;
-      const rule = `${user} ALL=(ALL) NOPASSWD:ALL\n`;
-      const sudoersBefore = await host.read(sudoers);
       if (sudoersBefore !== rule) {
         did.sudoersBefore = sudoersBefore ?? null;
         // validated as visudo would before it goes live: a broken sudoers file locks out sudo for everyone
@@ -106,12 +119,7 @@ export function createHostActivities(deps: ActivityDeps) {
         if ((await host.read(sudoers)) !== rule) throw new Error(`${sudoers} does not hold the rule after writing it`);
         changed = true;
       }
-      const home = `/home/${user}`;
-      const keys = `${home}/.ssh/authorized_keys`;
-      const existing = await host.read(keys);
-      const current = existing ?? '';
-      const pub = cfg.admin.publicKey.trim();
-      if (!current.split('\n').some((l) => l.trim() === pub)) {
+      if (!hasKey) {
         await host.must(['mkdir', '-p', `${home}/.ssh`]);
         await host.write(keys, `${current}${current && !current.endsWith('\n') ? '\n' : ''}${pub}\n`, '0600');
         await host.must(['chmod', '700', `${home}/.ssh`]);
@@ -119,44 +127,49 @@ export function createHostActivities(deps: ActivityDeps) {
         changed = did.addedKey = true;
         did.keysFileExisted = existing !== undefined;
       }
-      return { changed, user, ...did };
+      // A retry whose first attempt made the changes finds nothing to do, but this run did change the user.
+      return { changed: changed || ours, user, ...did };
     },
 
     /**
-     * Undo of ensureAdminUser for a user that was there before the run: takes back only what that call added
-     * (the sudo group, the sudoers drop-in, the key), never the user or its home.
+     * Undo of ensureAdminUser for a user that was there before the run: puts back what this run recorded before
+     * its first change to it (the sudo group, the sudoers drop-in, the key), never removing the user or its home.
+     * Runs recorded before that record existed pass what their step reported instead.
      */
     async revertAdminUser(cfg: DeployConfig, change: AdminUserResult): Promise<UndoResult> {
       const host = h(cfg);
       const user = cfg.admin.user;
       const done: string[] = [];
       if ((await host.run(['id', '-u', user])).code !== 0) return { changed: false, detail: `user ${user} absent; nothing to take back` };
-      if (change.addedKey) {
-        const keys = `/home/${user}/.ssh/authorized_keys`;
-        const current = await host.read(keys);
-        const pub = cfg.admin.publicKey.trim();
-        if (current !== undefined && current.split('\n').some((l) => l.trim() === pub)) {
-          const rest = current.split('\n').filter((l) => l.trim() !== pub).join('\n');
-          if (rest.trim() === '' && !change.keysFileExisted) await host.must(['rm', '-f', keys]);
-          else await host.write(keys, rest, '0600');
-          done.push('its SSH key removed');
-        }
+      const recorded = parseUserBefore(await host.read(userBeforePath(user)));
+      const was = recorded?.run === thisRun()
+        ? recorded
+        : { inSudo: !change.addedToSudo, sudoers: change.sudoersBefore, hasKey: !change.addedKey, keysFileExisted: change.keysFileExisted };
+      const keys = `/home/${user}/.ssh/authorized_keys`;
+      const pub = cfg.admin.publicKey.trim();
+      const current = await host.read(keys);
+      if (!was.hasKey && current !== undefined && current.split('\n').some((l) => l.trim() === pub)) {
+        const rest = current.split('\n').filter((l) => l.trim() !== pub).join('\n');
+        if (rest.trim() === '' && !was.keysFileExisted) await host.must(['rm', '-f', keys]);
+        else await host.write(keys, rest, '0600');
+        done.push('its SSH key removed');
       }
-      if (change.sudoersBefore !== undefined) {
+      if (was.sudoers !== undefined) {
         const sudoers = `/etc/sudoers.d/pve-vllm-${user}`;
         const now = await host.read(sudoers);
-        if (change.sudoersBefore === null && now !== undefined) {
+        if (was.sudoers === null && now !== undefined) {
           await host.must(['rm', '-f', sudoers]);
           done.push(`${sudoers} removed`);
-        } else if (change.sudoersBefore !== null && now !== change.sudoersBefore) {
-          await host.write(sudoers, change.sudoersBefore, '0440');
+        } else if (was.sudoers !== null && now !== was.sudoers) {
+          await host.write(sudoers, was.sudoers, '0440');
           done.push(`${sudoers} as before`);
         }
       }
-      if (change.addedToSudo && (await host.must(['id', '-nG', user])).trim().split(/\s+/).includes('sudo')) {
+      if (!was.inSudo && (await host.must(['id', '-nG', user])).trim().split(/\s+/).includes('sudo')) {
         await host.must(['gpasswd', '-d', user, 'sudo']);
         done.push('out of group sudo again');
       }
+      if (recorded?.run === thisRun()) await host.must(['rm', '-f', userBeforePath(user)]);
       return { changed: done.length > 0, detail: done.length ? `user ${user} kept; ${done.join(', ')}` : `user ${user} already as before` };
     },
 
@@ -297,4 +310,26 @@ async function remoteCommit(host: Host, url: string, ref: string): Promise<{ com
   }
   if (/^[0-9a-f]{40}$/.test(ref)) return { commit: ref, fetch: ref };
   throw permanent(`repo.ref ${ref} is neither a tag nor a branch of ${url}, nor a full 40-character commit id`, 'RepoRefNotFound');
+}
+
+/** What an admin user that was there before the run was like, saved on the host at the run's first change to it. */
+interface UserBefore {
+  run: string;
+  inSudo: boolean;
+  /** the sudoers drop-in's content; null when there was none */
+  sudoers: string | null;
+  hasKey: boolean;
+  keysFileExisted: boolean;
+}
+
+const userBeforePath = (user: string): string => `/root/.pve-vllm-user-${user}-before.json`;
+
+function parseUserBefore(text: string | undefined): UserBefore | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const v = JSON.parse(text) as Partial<UserBefore>;
+    return typeof v.run === 'string' ? (v as UserBefore) : undefined;
+  } catch {
+    return undefined;
+  }
 }

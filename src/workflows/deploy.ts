@@ -11,7 +11,7 @@ import {
   workflowInfo,
   allHandlersFinished,
 } from '@temporalio/workflow';
-import type { DeployActivities, VllmLaunch } from '../activities/contract';
+import type { AdminUserResult, DeployActivities, VllmLaunch } from '../activities/contract';
 import { pendingDecisions, whyNot, type DecisionContext } from './decisions';
 import {
   Checkpoint,
@@ -233,18 +233,30 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
       lane(async () => {
         // 2. Create new user, install Claude Code -> checkpoint 1
         await step(2, `Create user ${cfg.admin.user}, install Claude Code`, async () => {
+          const removeUser = () => saga.add(`remove user ${cfg.admin.user}`, () => undoCounted(call('removeAdminUser', `Remove user ${cfg.admin.user}`, [cfg], UNDO)));
+          const takeBack = (change: AdminUserResult) =>
+            saga.add(`take back changes to user ${cfg.admin.user}`, () => undoCounted(call('revertAdminUser', `Take back what this run added to user ${cfg.admin.user}`, [cfg, change], UNDO)));
+          // Registered before the step (runs recorded before this rule register after it): a step that fails half-way,
+          // or a retry that finds its first attempt's work done, is undone too. Both undos are no-ops when nothing changed.
+          const userFirst = before.adminUserExisted !== undefined && patched('admin-user-undo-first');
+          /** The rules of runs recorded before: the undo registered from what the step reported. */
+          const registerUserUndoAfter = (user: AdminUserResult): void => {
+            if (!patched('admin-user-undo')) {
+              if (user.changed || before.adminUserExisted === false) removeUser();
+            } else if (user.created || before.adminUserExisted === false) {
+              removeUser();
+            } else if (user.changed) {
+              takeBack(user); // the user was there: take back what was added to it, never the user
+            }
+          };
+          if (userFirst) {
+            if (before.adminUserExisted) takeBack({ changed: true, user: cfg.admin.user });
+            else removeUser();
+          }
           const user = await counted(go('ensureAdminUser', `Create sudo user ${cfg.admin.user} with SSH key on the host`, [cfg]));
           // A retry after a worker died inside ensureAdminUser finds the user that attempt made and reports no
           // change: whether the user was there at step 1 decides as well.
-          const removeUser = () => saga.add(`remove user ${cfg.admin.user}`, () => undoCounted(call('removeAdminUser', `Remove user ${cfg.admin.user}`, [cfg], UNDO)));
-          if (!patched('admin-user-undo')) {
-            if (user.changed || before.adminUserExisted === false) removeUser(); // as runs recorded before this rule did
-          } else if (user.created || before.adminUserExisted === false) {
-            removeUser();
-          } else if (user.changed) {
-            // The user was there before this run: the undo takes back what was added to it, never the user.
-            saga.add(`take back changes to user ${cfg.admin.user}`, () => undoCounted(call('revertAdminUser', `Take back what this run added to user ${cfg.admin.user}`, [cfg, user], UNDO)));
-          }
+          if (!userFirst) registerUserUndoAfter(user);
           await counted(go('ensureClaudeCode', `Install Claude Code CLI for ${cfg.admin.user}`, [cfg]));
           const access = await go('verifyAdminAccess', `Checkpoint 1: SSH as ${cfg.admin.user} and sudo -n true`, [cfg]);
           pass(1, access.evidence);

@@ -38,6 +38,23 @@ describe('activities are idempotent against the lab', () => {
     expect(access.sudoExitCode).toBe(0);
   });
 
+  it('a user that was there gets back what it was, from the record its run saved, even after a retry', async () => {
+    expect((await sh(lab, 'useradd -m -s /bin/bash alice && echo mine > /home/alice/notes.txt')).code).toBe(0);
+    const alice = { ...cfg, admin: { ...cfg.admin, user: 'alice' } };
+    const r1 = new MockActivityEnvironment({ workflowExecution: { workflowId: 'user', runId: 'r1' } });
+    expect(await r1.run(acts.ensureAdminUser, alice)).toMatchObject({ changed: true, addedToSudo: true, addedKey: true });
+    // the retry of an attempt that got this far: nothing left to do, but this run did change the user
+    expect(await r1.run(acts.ensureAdminUser, alice)).toEqual({ changed: true, user: 'alice' });
+    expect(await r1.run(acts.revertAdminUser, alice, { changed: true, user: 'alice' })).toEqual({
+      changed: true, detail: 'user alice kept; its SSH key removed, /etc/sudoers.d/pve-vllm-alice removed, out of group sudo again',
+    });
+    const seen = await sh(lab, 'id -nG alice; cat /home/alice/notes.txt; ls /etc/sudoers.d | grep -c alice; ls -A /root | grep -c alice; test -e /home/alice/.ssh/authorized_keys');
+    expect(seen).toMatchObject({ code: 1, stdout: 'alice\nmine\n0\n0\n' });
+    // another run's undo finds no record of its own and changes nothing
+    const r2 = new MockActivityEnvironment({ workflowExecution: { workflowId: 'user', runId: 'r2' } });
+    expect(await r2.run(acts.revertAdminUser, alice, { changed: true, user: 'alice' })).toEqual({ changed: false, detail: 'user alice already as before' });
+  });
+
   it('ensureRepoCloned clones at the pinned ref once', async () => {
     const first = (await env.run(acts.ensureRepoCloned, cfg)) as { changed: boolean; commit: string };
     expect(first.changed).toBe(true);
