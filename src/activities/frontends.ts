@@ -66,7 +66,8 @@ export async function owuiApi(deps: ActivityDeps, host: Host, cfg: DeployConfig,
   });
   const text = await res.text();
   if (res.status === 401 || res.status === 403) throw permanent(`OpenWebUI refused the admin API key (${res.status}) on ${path}`, 'OpenwebuiAuthFailed');
-  if (res.status !== 200) throw new Error(`OpenWebUI ${path} -> ${res.status} ${text.slice(0, 200)}`);
+  // Not the body: OpenWebUI's 422 echoes the request, and these requests carry API keys (a failure reaches history).
+  if (res.status !== 200) throw new Error(`OpenWebUI ${path} -> ${res.status} ${res.statusText}`.trimEnd());
   return JSON.parse(text) as Record<string, unknown>;
 }
 

@@ -238,10 +238,14 @@ export function createHostActivities(deps: ActivityDeps) {
           throw permanent(`${path} exists but is not a git checkout; move it away or set repo.path elsewhere`, 'RepoPathOccupied');
         }
         if (want.fetch === want.commit) {
-          // --branch takes a branch or a tag only: a commit is fetched into a clone that has not checked out yet.
-          await host.must(['git', 'clone', '--depth', '1', '--no-checkout', url, path], { timeoutMs: 900_000 });
-          await host.must(['git', '-C', path, 'fetch', '--depth', '1', url, want.commit], { timeoutMs: 600_000 });
-          await host.must(['git', '-C', path, 'checkout', '-q', '--detach', want.commit]);
+          // --branch takes a branch or a tag only: a commit is fetched into a clone that has not checked out yet,
+          // beside the path, and moved there once checked out (a retry must not find a clone without its files).
+          const tmp = `${path}.pve-vllm-clone`;
+          await host.must(['rm', '-rf', tmp]);
+          await host.must(['git', 'clone', '--depth', '1', '--no-checkout', url, tmp], { timeoutMs: 900_000 });
+          await host.must(['git', '-C', tmp, 'fetch', '--depth', '1', url, want.commit], { timeoutMs: 600_000 });
+          await host.must(['git', '-C', tmp, 'checkout', '-q', '--detach', want.commit]);
+          await host.must(['mv', tmp, path]);
         } else {
           await host.must(['git', 'clone', '--depth', '1', '--branch', ref, url, path], { timeoutMs: 900_000 });
         }

@@ -71,6 +71,13 @@ function decisionsHold(raw: unknown, out: CrossIssue[]): void {
   const hasComfyui = valueAt(raw, ['guests', 'comfyui']) !== undefined;
   const owId = valueAt(raw, ['guests', 'openwebui', 'id']);
 
+  if (openwebui === 'repurpose' && hasOpenWebui && valueAt(raw, ['guests', 'openwebui', 'url']) === undefined && valueAt(raw, ['guests', 'openwebui', 'vllmEndpoint']) === undefined) {
+    out.push({
+      path: ['decisions', 'openwebui'],
+      message: 'repurpose runs vLLM in OpenWebUI\'s CT, but neither guests.openwebui.url nor guests.openwebui.vllmEndpoint says where that CT answers',
+      allowed: 'keep or scrap, or set guests.openwebui.url (or vllmEndpoint)',
+    });
+  }
   if (isOneOf<OpenWebuiChoice>(OPENWEBUI_CHOICES, openwebui) && !hasOpenWebui) {
     out.push({
       path: ['decisions', 'openwebui'],

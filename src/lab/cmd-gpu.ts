@@ -162,7 +162,9 @@ export function gpuCommands(world: World, m: Machine): Command[] {
     if (!KNOWN_MODULES.includes(name)) return `modprobe: FATAL: Module ${name} not found in directory /lib/modules/${host.state.node.kernel}\n`;
     if (mods.includes(name)) return null;
     if (name === 'nvidia_uvm' || name === 'nvidia_modeset' || name === 'nvidia_drm') {
-      if (!mods.includes('nvidia')) mods.push('nvidia');
+      // modprobe loads the dependency first, and stops where it fails
+      const dep = mods.includes('nvidia') ? null : loadModule('nvidia');
+      if (dep) return dep;
     }
     mods.push(name);
     // A freshly loaded PCI driver probes unbound devices it matches (id table or driver_override).

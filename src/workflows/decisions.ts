@@ -15,6 +15,8 @@ export interface DecisionContext {
   frontend?: string;
   /** Whether the config holds guests.openwebui.apiKey, without which OpenWebUI cannot be connected (undefined: not checked). */
   openwebuiApiKey?: boolean;
+  /** Whether the config says where vLLM would answer in a repurposed OpenWebUI CT (undefined: not checked). */
+  repurposeAddress?: boolean;
 }
 
 function isPayload(p: unknown): p is DecisionPayload {
@@ -37,6 +39,9 @@ export function whyNot(decision: DecisionName, payload: unknown, ctx: DecisionCo
     if (!a) return 'openwebui is not asked yet: the assessment (step 4) has not run';
     if (choice === 'repurpose' && !a.gpuPassthrough) {
       return `cannot repurpose CT ${a.vmid}: it has no GPU passthrough, so it cannot serve vLLM (choose keep or scrap)`;
+    }
+    if (choice === 'repurpose' && ctx.repurposeAddress === false) {
+      return `cannot repurpose CT ${a.vmid}: its address is unknown, so vLLM could not be reached there; set guests.openwebui.url or guests.openwebui.vllmEndpoint (or choose keep or scrap)`;
     }
     if (choice !== 'scrap' && !a.exists) return `CT ${a.vmid} does not exist; only scrap (nothing to do) applies`;
     if ((choice === 'scrap' || choice === 'repurpose') && (ctx.frontend === 'openwebui' || ctx.frontend === 'both')) {

@@ -87,6 +87,9 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
   const ctx: DecisionContext = {};
   // Like undoFirst: OpenWebUI as the frontend needs its admin API key, refused at the decision, not at step 6.
   if (patched('openwebui-key-check')) ctx.openwebuiApiKey = cfg.guests.openwebui?.apiKey !== undefined;
+  // And: with repurpose, the later steps reach vLLM at OpenWebUI's CT; without its address the choice is refused.
+  const repurposeRule = patched('repurpose-endpoint');
+  if (repurposeRule) ctx.repurposeAddress = repurposedEndpoint(cfg) !== undefined;
 
   // ---- decisions: an Update (validated synchronously) or a Signal (checked the same way, recorded if refused)
   const refresh = () => (p.pending = pendingDecisions(ctx, wfId));
@@ -279,12 +282,9 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
         });
         // 5 and 6: the frontends are reconfigured beside the image pull, then checked once vLLM serves.
         const ctId = owui === 'repurpose' ? owuiId : cfg.guests.vllm.id;
-        if (owui === 'repurpose') {
-          // vLLM will answer at OpenWebUI's CT, not at the vLLM CT's address: every later step looks there.
-          const endpoint = repurposedEndpoint(cfg);
-          if (!endpoint) throw ApplicationFailure.nonRetryable(`cannot repurpose CT ${owuiId}: its address is unknown; set guests.openwebui.url or guests.openwebui.vllmEndpoint`, 'RepurposeEndpointUnknown');
-          cfg.guests.vllm = { ...cfg.guests.vllm, endpoint };
-        }
+        const repurposed = repurposeRule && owui === 'repurpose' ? repurposedEndpoint(cfg) : undefined;
+        // vLLM will answer at OpenWebUI's CT, not at the vLLM CT's address: every later step looks there.
+        if (repurposed) cfg.guests.vllm = { ...cfg.guests.vllm, endpoint: repurposed };
         try {
           const reaches: string[] = [];
           const frontends = await step(5, `Set up vLLM container CT ${ctId}`, () => vllmContainer(ctId, owui));

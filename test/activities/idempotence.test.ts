@@ -72,6 +72,7 @@ describe('activities are idempotent against the lab', () => {
     expect(await env.run(acts.ensureRepoCloned, at(post1))).toEqual({ changed: true, commit: post1, path: cfg.repo.path });
     expect(await env.run(acts.ensureRepoCloned, at(post1, '/opt/vllm-pinned'))).toEqual({ changed: true, commit: post1, path: '/opt/vllm-pinned' });
     expect(await env.run(acts.ensureRepoCloned, at(post1, '/opt/vllm-pinned'))).toEqual({ changed: false, commit: post1, path: '/opt/vllm-pinned' });
+    expect(await sh(lab, 'test -f /opt/vllm-pinned/README.md && ls -A /opt | grep -c pve-vllm-clone')).toMatchObject({ stdout: '0\n' });
     const err = await env.run(acts.ensureRepoCloned, at('v9.9.9')).catch((e: Error) => e);
     expect(err).toMatchObject({ type: 'RepoRefNotFound', nonRetryable: true });
     expect((err as Error).message).toContain('repo.ref v9.9.9 is neither a tag nor a branch');

@@ -25,7 +25,8 @@ describe('lab host over SSH', () => {
 
   it('modprobe nvidia fails while vfio-pci holds the GPU; removing an unknown module is an error', async () => {
     expect(await sh(lab, 'modprobe nvidia')).toEqual({ code: 1, stdout: '', stderr: "modprobe: ERROR: could not insert 'nvidia': No such device\n" });
-    expect((await sh(lab, 'lsmod')).stdout).not.toMatch(/^nvidia\s/m);
+    expect(await sh(lab, 'modprobe nvidia-uvm')).toEqual({ code: 1, stdout: '', stderr: "modprobe: ERROR: could not insert 'nvidia': No such device\n" });
+    expect((await sh(lab, 'lsmod')).stdout).not.toMatch(/^nvidia/m);
     expect(await sh(lab, 'modprobe -r bogusmod')).toEqual({ code: 1, stdout: '', stderr: 'modprobe: FATAL: Module bogusmod not found.\n' });
   });
 

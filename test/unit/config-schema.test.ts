@@ -217,6 +217,7 @@ const TABLE: BadCase[] = [
   { name: 'scrap with frontend both', change: [set('decisions.openwebui', 'scrap'), set('decisions.frontend', 'both')], path: 'decisions.frontend', given: '"both"' },
   bad('repurpose with frontend openwebui', 'decisions.openwebui', 'repurpose', { path: 'decisions.frontend', given: '"openwebui"' }),
   bad('frontend comfyui without a ComfyUI guest', 'guests.comfyui', undefined, { path: 'decisions.frontend', given: '"comfyui"', change: [set('guests.comfyui', undefined), set('decisions.frontend', 'comfyui')] }),
+  bad('repurpose without an address for OpenWebUI\'s CT', 'guests.openwebui.url', undefined, { path: 'decisions.openwebui', given: '"repurpose"', change: [set('guests.openwebui.url', undefined), set('decisions.openwebui', 'repurpose'), set('decisions.frontend', 'comfyui')] }),
   bad('frontend openwebui without its admin API key', 'guests.openwebui.apiKey', undefined, { path: 'decisions.frontend', given: '"openwebui"', change: [set('guests.openwebui.apiKey', undefined), set('decisions.frontend', 'openwebui')] }),
   bad('OpenWebUI decision without an OpenWebUI guest', 'guests.openwebui', undefined, { path: 'decisions.openwebui', given: '"keep"', change: [set('guests.openwebui', undefined), set('decisions.frontend', 'comfyui')] }),
   bad('deadline with no unit', 'decisions.timeout', '24'),

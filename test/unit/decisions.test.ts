@@ -14,9 +14,10 @@ describe('decision rules (shared by the update validator and the signal handler)
     expect(whyNot('openwebui', { choice: 'keep', by: 7 }, { assessment })).toMatch(/"by" must be a string/);
   });
 
-  it('refuses repurpose when the OpenWebUI CT has no GPU passthrough', () => {
+  it('refuses repurpose when the OpenWebUI CT has no GPU passthrough, or no address vLLM could answer at', () => {
     expect(whyNot('openwebui', { choice: 'repurpose' }, { assessment })).toMatch(/no GPU passthrough/);
     expect(whyNot('openwebui', { choice: 'repurpose' }, { assessment: { ...assessment, gpuPassthrough: true } })).toBeUndefined();
+    expect(whyNot('openwebui', { choice: 'repurpose' }, { assessment: { ...assessment, gpuPassthrough: true }, repurposeAddress: false })).toMatch(/its address is unknown.*guests\.openwebui\.url/);
   });
 
   it('refuses OpenWebUI as the frontend when the config has no admin API key for it, and recommends ComfyUI', () => {
