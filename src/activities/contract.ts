@@ -85,6 +85,8 @@ export interface VmGpuRelease extends Changed {
   onbootBefore: boolean;
   /** CTs running before the run: giving the GPU back starts again those it (or an undo before it) left stopped. */
   runningCtsBefore?: number[];
+  /** The card's driver before the run: a card that was on nvidia already is not taken off it by the undo. */
+  driverBefore?: string | null;
 }
 
 export interface HostDriverResult extends Changed {

@@ -122,7 +122,7 @@ export function createProxmoxActivities(deps: ActivityDeps) {
       // it undoes ever happened).
       const driver = parseLspciDriver(await host.must(['lspci', '-nnk', '-s', shortBdf(bdf)]));
       let restartComfy = false;
-      if (driver === 'nvidia') {
+      if (driver === 'nvidia' && release.driverBefore !== 'nvidia') {
         const cts = (await api.get(`/nodes/${host.node}/lxc`)) as Array<{ vmid: number | string; status: string }>;
         for (const ct of cts.filter((c) => c.status === 'running')) {
           const raw = (await host.read(confPath(Number(ct.vmid)))) ?? '';
@@ -136,7 +136,7 @@ export function createProxmoxActivities(deps: ActivityDeps) {
         done.push(`unbound ${bdf} from nvidia`);
       }
       const override = (await host.read(`/sys/bus/pci/devices/${bdf}/driver_override`)) ?? '';
-      if (override.trim() !== '' && override.trim() !== '(null)') {
+      if (release.driverBefore !== 'nvidia' && override.trim() !== '' && override.trim() !== '(null)') {
         await host.must(['sh', '-c', `echo > /sys/bus/pci/devices/${bdf}/driver_override`]);
       }
       const vm = release.vmid;

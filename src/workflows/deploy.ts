@@ -204,7 +204,7 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
   // What the host was before this run. Undos are registered from it as well as from a step's result: a step
   // retried after a worker crash finds its own work already done and reports nothing changed (`created: false`,
   // `wasRunning: false`), which alone would leave CT 117 behind or VM 151 stopped on a later failure.
-  let before: { vllmCtExisted: boolean; vmRunning: boolean; vmOnboot: boolean; adminUserExisted?: boolean; runningCts?: number[] } = { vllmCtExisted: true, vmRunning: false, vmOnboot: false };
+  let before: { vllmCtExisted: boolean; vmRunning: boolean; vmOnboot: boolean; adminUserExisted?: boolean; runningCts?: number[]; gpuDriver?: string | null } = { vllmCtExisted: true, vmRunning: false, vmOnboot: false };
   let launch = {} as VllmLaunch; // set by the preflight, before any step
   let owui = ''; // the openwebui decision, once step 4 has it
   let frontendStep: ReturnType<typeof begin> | undefined; // step 6 starts beside the pull and ends at checkpoint 5
@@ -225,6 +225,7 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
         vmOnboot: facts.gpuHolder?.onboot === true,
         adminUserExisted: facts.adminUserExists,
         runningCts: facts.runningCts,
+        gpuDriver: facts.gpu.driver,
       };
       const holder = facts.gpuHolder ? `held by VM ${facts.gpuHolder.vmid} (${facts.gpuHolder.status}, onboot ${facts.gpuHolder.onboot ? 1 : 0})` : 'held by no VM';
       return `PVE ${facts.pveVersion}; ${facts.gpu.name} ${gpu} on ${facts.gpu.driver ?? 'no driver'}, ${holder}; host driver ${facts.hostDriverPackageVersion ?? facts.hostDriverVersion ?? 'not installed'}`;
@@ -385,7 +386,7 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
       lane(async () => {
         // What the undo gives back: VM 151 as step 1 found it, and as the release found it (a retried release
         // finds its own work done). Read when the undo runs, so one registered up front sees the release's facts.
-        const giveBack = { changed: false, vmid: vmId, wasRunning: before.vmRunning, onbootBefore: before.vmOnboot, ...(before.runningCts ? { runningCtsBefore: before.runningCts } : {}) };
+        const giveBack = { changed: false, vmid: vmId, wasRunning: before.vmRunning, onbootBefore: before.vmOnboot, ...(before.runningCts ? { runningCtsBefore: before.runningCts } : {}), driverBefore: before.gpuDriver };
         let givesBack = false;
         const registerGiveBack = () => {
           givesBack = true;

@@ -98,4 +98,17 @@ describe('activities are idempotent against the lab', () => {
     expect(lab.state().guests['151']).toMatchObject({ status: 'running', config: expect.objectContaining({ onboot: '1' }) });
     expect(((await env.run(acts.returnGpuToVm, cfg, release)) as { changed: boolean }).changed).toBe(false);
   });
+
+  it('returnGpuToVm leaves a card that was on nvidia before the run on nvidia, restoring only onboot', async () => {
+    const release = (await env.run(acts.ensureGpuReleasedFromVm, cfg)) as Awaited<ReturnType<typeof acts.ensureGpuReleasedFromVm>>;
+    await env.run(acts.ensureHostGpuDriver, cfg);
+    const driver = async () => (await sh(lab, 'lspci -nnk -s 01:00.0')).stdout.match(/Kernel driver in use: (\S+)/)?.[1];
+    expect(await driver()).toBe('nvidia');
+    const back = (await env.run(acts.returnGpuToVm, cfg, { changed: false, vmid: 151, wasRunning: false, onbootBefore: true, driverBefore: 'nvidia' })) as { detail: string };
+    expect(back.detail).toBe('VM 151 onboot 1');
+    expect(await driver()).toBe('nvidia');
+    expect(lab.state().guests['151']?.status).toBe('stopped');
+    await env.run(acts.returnGpuToVm, cfg, release); // as the host was: VM 151 running with the card
+    expect(await driver()).toBe('vfio-pci');
+  });
 });
