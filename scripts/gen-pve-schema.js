@@ -86,6 +86,11 @@ function main() {
         protected: info.protected ? 1 : 0,
         allowtoken: info.allowtoken === undefined ? 1 : info.allowtoken,
       };
+      // The JSON types of a returned object's numeric and boolean keys: PVE prints them as numbers (booleans 1/0).
+      const props = info.returns && info.returns.type === 'object' ? info.returns.properties || {} : {};
+      const returnTypes = {};
+      for (const k of Object.keys(props).sort()) if (['integer', 'number', 'boolean'].includes(props[k].type)) returnTypes[k] = props[k].type;
+      if (Object.keys(returnTypes).length > 0) subset[p][m].returnTypes = returnTypes;
     }
   }
   fs.writeFileSync(output, JSON.stringify(subset, null, 1) + '\n');

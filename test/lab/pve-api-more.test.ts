@@ -131,5 +131,5 @@ it('a created CT gets the defaults create_vm writes when the worker finishes', a
   const px = tokenClient(h);
   await waitTask(h, await px.nodes.$('pve').lxc.$post({ vmid: 117, ostemplate: TEMPLATE, rootfs: 'local-lvm:8' }));
   const conf = (await px.nodes.$('pve').lxc.$(117).config.$get()) as Record<string, string>;
-  expect(conf).toMatchObject({ hostname: 'CT117', memory: '512', swap: '512', arch: 'amd64', ostype: 'debian', unprivileged: '1' });
+  expect(conf).toMatchObject({ hostname: 'CT117', memory: 512, swap: 512, arch: 'amd64', ostype: 'debian', unprivileged: 1 }); // typed as PVE prints them
 });

@@ -33,7 +33,8 @@ describe('transport and auth', () => {
     const px = tokenClient(h);
     const conf = (await px.nodes.$('pve').qemu.$(151).config.$get()) as Record<string, unknown>;
     expect(conf.hostpci0).toBe('0000:01:00.0,pcie=1,x-vga=1');
-    expect(conf.onboot).toBe('1');
+    expect(conf.onboot).toBe(1); // a boolean, which PVE prints as 1
+    expect({ cores: typeof conf.cores, memory: typeof conf.memory }).toEqual({ cores: 'number', memory: 'string' }); // as the schema types them
     expect(conf.digest).toMatch(/^[0-9a-f]{40}$/);
     const st = (await px.nodes.$('pve').qemu.$(151).status.current.$get()) as Record<string, unknown>;
     expect(st.status).toBe('running');
@@ -177,7 +178,7 @@ describe('containers and tasks', () => {
     const conf = (await px.nodes.$('pve').lxc.$(117).config.$get()) as Record<string, string>;
     expect(conf.rootfs).toBe('local-lvm:vm-117-disk-0,size=64G');
     expect(conf.net0).toMatch(/^name=eth0,bridge=vmbr0,gw=10\.0\.50\.1,hwaddr=BC:24:11:[0-9A-F:]{8},ip=10\.0\.50\.117\/24,type=veth$/);
-    expect(conf.unprivileged).toBe('1');
+    expect(conf.unprivileged).toBe(1);
     expect(conf.lock).toBeUndefined();
 
     const start = await px.nodes.$('pve').lxc.$(117).status.start.$post();

@@ -27,6 +27,8 @@ export interface MethodSchema {
   parameters: ParametersSchema;
   protected: number;
   allowtoken: number;
+  /** keys of a returned object that PVE prints as JSON numbers (`boolean` ones as 1/0), by their schema type */
+  returnTypes?: Record<string, 'integer' | 'number' | 'boolean'>;
 }
 
 /** path template (e.g. `/nodes/{node}/lxc/{vmid}/config`) → HTTP method → schema. */

@@ -102,7 +102,7 @@ export async function startPveApi(host: LabHost, opts: PveApiOptions = {}): Prom
       throw dieError('cluster not ready - no quorum?');
     }
     const data = await matched.route.handler(ctx);
-    send(res, { data: data === undefined ? null : data, ...ctx.attribs });
+    send(res, { data: data === undefined ? null : typed(data, schema?.returnTypes), ...ctx.attribs });
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -191,6 +191,18 @@ function baseHeaders(): Record<string, string> {
 }
 
 /** Send a success envelope, or an error the way pveproxy formats it (`bare`: auth errors carry no body). */
+/** A returned object's keys as PVE's JSON prints them: integers and numbers as numbers, booleans as 1/0. */
+function typed(data: unknown, types: Record<string, string> | undefined): unknown {
+  if (!types || typeof data !== 'object' || data === null || Array.isArray(data)) return data;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(data as Record<string, unknown>)) {
+    const t = types[k];
+    const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+    out[k] = t && Number.isFinite(n) ? (t === 'boolean' ? (n ? 1 : 0) : n) : v;
+  }
+  return out;
+}
+
 function send(res: ServerResponse, payload: ApiError | { data: unknown }, bareOverride = false): void {
   if (res.headersSent) {
     res.destroy();
