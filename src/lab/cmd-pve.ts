@@ -23,9 +23,23 @@ const QM_USAGE: Record<string, string> = {
   shutdown: 'qm shutdown <vmid> [OPTIONS]',
 };
 
-/** Options `pct set/create` accept (pct.1 synopsis); anything else is `Unknown option`. */
-const CT_OPT = /^(arch|cmode|console|cores|cpulimit|cpuunits|debug|description|features|hookscript|hostname|lock|memory|nameserver|onboot|ostype|protection|searchdomain|startup|swap|tags|template|timezone|tty|unprivileged|unused\d+|rootfs|mp\d+|net\d+|dev\d+|delete|revert|digest|storage|start|password|ssh-public-keys|pool|force|unique|restore|ignore-unpack-errors)$/;
-const VM_OPT = /^(acpi|agent|balloon|bios|boot|cores|cpu|cpulimit|description|efidisk0|hostpci\d+|machine|memory|name|net\d+|numa|onboot|ostype|protection|scsi\d+|scsihw|smbios1|sockets|startup|tags|vga|vmgenid|delete|revert|digest|skiplock|timeout|forceStop|keepActive|meta)$/;
+/** A CT's config options (pct.1): what `pct set` takes, besides delete/revert/digest. */
+const CT_CONF = 'arch|cmode|console|cores|cpulimit|cpuunits|debug|description|features|hookscript|hostname|lock|memory|nameserver|onboot|ostype|protection|searchdomain|startup|swap|tags|template|timezone|tty|unprivileged|unused\\d+|rootfs|mp\\d+|net\\d+|dev\\d+';
+/** Options per subcommand (pct.1 / qm.1 synopsis); anything else is `Unknown option`. Create-only ones are not `set` options. */
+const CT_OPT: Record<string, RegExp> = {
+  set: new RegExp(`^(${CT_CONF}|delete|revert|digest)$`),
+  create: new RegExp(`^(${CT_CONF}|storage|start|password|ssh-public-keys|pool|force|unique|restore|ignore-unpack-errors|bwlimit)$`),
+  config: /^(current|snapshot)$/, status: /^(verbose)$/, start: /^(skiplock|debug)$/, stop: /^(skiplock|overrule-shutdown)$/,
+  shutdown: /^(forceStop|timeout)$/, reboot: /^(timeout)$/, exec: /^(keep-env)$/, push: /^(perms|user|group)$/,
+  destroy: /^(purge|force|destroy-unreferenced-disks)$/,
+};
+const VM_OPT: Record<string, RegExp> = {
+  set: /^(acpi|agent|balloon|bios|boot|cores|cpu|cpulimit|description|efidisk0|hostpci\d+|machine|memory|name|net\d+|numa|onboot|ostype|protection|scsi\d+|scsihw|smbios1|sockets|startup|tags|vga|vmgenid|delete|revert|digest|skiplock|meta)$/,
+  config: /^(current|snapshot)$/, status: /^(verbose)$/, start: /^(skiplock|timeout)$/, stop: /^(skiplock|timeout|keepActive|overrule-shutdown)$/,
+  shutdown: /^(forceStop|timeout|keepActive|skiplock)$/, list: /^(full)$/,
+};
+/** How many positional arguments a subcommand takes (exec passes its extra ones on). */
+const POSITIONAL: Record<string, number> = { list: 0, create: 2, push: 3 };
 
 const BOOL = /^(1|0|yes|no|on|off|true|false)$/;
 const INT = /^\d+$/;
@@ -90,10 +104,9 @@ export function pveCommands(world: World, m: Machine): Command[] {
     const usage = PCT_USAGE[sub];
     if (!usage) return fail(`400 unknown command 'pct ${sub}'\nUSAGE: pct <COMMAND> [ARGS] [OPTIONS]\n`, 255);
     const rest = args.slice(1);
-    const known = sub === 'set' || sub === 'create' ? (n: string) => CT_OPT.test(n)
-      : (n: string) => ['current', 'snapshot', 'verbose', 'debug', 'skiplock', 'overrule-shutdown', 'forceStop', 'timeout', 'keep-env', 'perms', 'user', 'group', 'purge', 'force', 'destroy-unreferenced-disks'].includes(n);
-    const pa = parsePveArgs(rest, known);
+    const pa = parsePveArgs(rest, (n: string) => CT_OPT[sub]?.test(n) ?? false);
     if (pa.unknown.length > 0) return fail(`${pa.unknown.map((u) => `Unknown option: ${u}\n`).join('')}400 unable to parse option\n${usage}\n`, 255);
+    if (sub !== 'exec' && pa.positional.length > (POSITIONAL[sub] ?? 1)) return usageError(usage, 'too many arguments');
     if (sub === 'list') return ok(pctList());
     const vmid = vmidArg(pa.positional, usage);
     if (typeof vmid !== 'number') return vmid;
@@ -168,7 +181,7 @@ export function pveCommands(world: World, m: Machine): Command[] {
       else values[k] = /^(onboot|protection|unprivileged|template)$/.test(k) ? normBool(v) : v;
     }
     const dels = (del ?? '').split(/[,;\s]+/).filter(Boolean);
-    const valid = type === 'lxc' ? CT_OPT : VM_OPT;
+    const valid = (type === 'lxc' ? CT_OPT : VM_OPT).set as RegExp;
     for (const d of dels) if (!valid.test(d) || /^(delete|revert|digest)$/.test(d)) errors.delete = `unknown option '${d}'`;
     if (type === 'lxc' && dels.includes('rootfs')) return fail("unable to delete required option 'rootfs'\n", 255);
     if (Object.keys(errors).length > 0) return paramError(usage, errors);
@@ -271,8 +284,9 @@ export function pveCommands(world: World, m: Machine): Command[] {
     const sub = args[0] ?? '';
     const usage = QM_USAGE[sub];
     if (!usage) return fail(`400 unknown command 'qm ${sub}'\nUSAGE: qm <COMMAND> [ARGS] [OPTIONS]\n`, 255);
-    const pa = parsePveArgs(args.slice(1), sub === 'set' ? (n) => VM_OPT.test(n) : (n) => ['current', 'snapshot', 'skiplock', 'timeout', 'forceStop', 'keepActive', 'full', 'verbose', 'overrule-shutdown'].includes(n));
+    const pa = parsePveArgs(args.slice(1), (n) => VM_OPT[sub]?.test(n) ?? false);
     if (pa.unknown.length > 0) return fail(`${pa.unknown.map((u) => `Unknown option: ${u}\n`).join('')}400 unable to parse option\n${usage}\n`, 255);
+    if (pa.positional.length > (POSITIONAL[sub] ?? 1)) return usageError(usage, 'too many arguments');
     if (sub === 'list') return ok(qmList());
     const vmid = vmidArg(pa.positional, usage);
     if (typeof vmid !== 'number') return vmid;

@@ -23,6 +23,14 @@ describe('lab host over SSH', () => {
     expect(await sh(lab, 'ls -d /etc/apt/keyrings /etc/systemd/system /usr/local/bin')).toMatchObject({ code: 0 });
   });
 
+  it('pct and qm take each subcommand\'s own options and arguments only, as getopt does', async () => {
+    expect(await sh(lab, 'pct set 116 --password x')).toEqual({ code: 255, stdout: '', stderr: 'Unknown option: password\n400 unable to parse option\npct set <vmid> [OPTIONS]\n' });
+    expect((await sh(lab, 'pct start 116 --purge 1')).stderr).toBe('Unknown option: purge\n400 unable to parse option\npct start <vmid> [OPTIONS]\n');
+    expect(await sh(lab, 'pct stop 999 118')).toEqual({ code: 255, stdout: '', stderr: '400 too many arguments\npct stop <vmid> [OPTIONS]\n' });
+    expect((await sh(lab, 'qm set 151 --timeout 5')).stderr).toBe('Unknown option: timeout\n400 unable to parse option\nqm set <vmid> [OPTIONS]\n');
+    expect((await sh(lab, 'pct config 116')).stdout).not.toMatch(/password|storage|timeout/);
+  });
+
   it('modprobe nvidia fails while vfio-pci holds the GPU; removing an unknown module is an error', async () => {
     expect(await sh(lab, 'modprobe nvidia')).toEqual({ code: 1, stdout: '', stderr: "modprobe: ERROR: could not insert 'nvidia': No such device\n" });
     expect(await sh(lab, 'modprobe nvidia-uvm')).toEqual({ code: 1, stdout: '', stderr: "modprobe: ERROR: could not insert 'nvidia': No such device\n" });
