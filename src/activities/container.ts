@@ -59,6 +59,14 @@ export function createContainerActivities(deps: ActivityDeps) {
         }
         const gpu = q.code === 0 ? parseGpuQuery(q.stdout) : null;
         if (!gpu) return { notYet: `checkpoint 3 failed: nvidia-smi in CT ${vmid} exited ${q.code}: ${text.slice(0, 300)}` };
+        // The model was sized for the GPU the config names: a different card, or less memory, voids that.
+        const wanted = cfg.gpu.model;
+        if (wanted && gpu.name.toLowerCase() !== wanted.toLowerCase()) {
+          throw permanent(`checkpoint 3 failed: nvidia-smi in CT ${vmid} reports ${gpu.name}, but gpu.model is ${wanted}: the model was sized for that card; correct gpu.model (and gpu.vramMiB) and run again`, 'GpuMismatch');
+        }
+        if (cfg.gpu.vramMiB !== undefined && gpu.memoryTotalMiB < cfg.gpu.vramMiB) {
+          throw permanent(`checkpoint 3 failed: nvidia-smi in CT ${vmid} reports ${gpu.memoryTotalMiB} MiB, less than gpu.vramMiB ${cfg.gpu.vramMiB} the model was sized for; set gpu.vramMiB to ${gpu.memoryTotalMiB} and run again`, 'GpuMismatch');
+        }
         return { ok: { gpuName: gpu.name, memoryTotalMiB: gpu.memoryTotalMiB, driverVersion: gpu.driverVersion, evidence: `pct exec ${vmid} -- nvidia-smi: ${gpu.name}, ${gpu.memoryTotalMiB} MiB, driver ${gpu.driverVersion}` } };
       });
     },

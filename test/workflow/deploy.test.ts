@@ -235,6 +235,24 @@ describe('deploy on the lab', () => {
     }
   });
 
+  it('fails checkpoint 3 and undoes everything when the card is not the one the model was sized for', async () => {
+    const labBefore = await (await import('../../src/lab')).startLab({ timeScale: 0.05 });
+    const before = labBefore.state();
+    await labBefore.stop();
+    const { progress, lab } = await runDeploy({
+      decide: { openwebui: 'keep', frontend: 'openwebui' },
+      configEdit: (c) => ({ ...c, gpu: { ...c.gpu, vramMiB: 24564 } }),
+    });
+    try {
+      expect(progress.status).toBe('compensated');
+      expect(passed(progress)).toEqual([1, 2]);
+      expect(progress.error).toContain('reports 16376 MiB, less than gpu.vramMiB 24564 the model was sized for');
+      expectHostAsBefore(before, lab.state());
+    } finally {
+      await lab.stop();
+    }
+  });
+
   it('rejects an invalid decision through the update validator and keeps waiting', async () => {
     const { progress, lab } = await runDeploy({
       decide: { frontend: 'openwebui' },
