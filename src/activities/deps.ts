@@ -180,6 +180,25 @@ export function thisRun(): string {
   return Context.current().info.workflowExecution?.runId ?? '';
 }
 
+/** A "before" record as saved on the host: JSON tagged with this run. */
+export function runRecord(fields: object): string {
+  return `${JSON.stringify({ run: thisRun(), ...fields })}\n`;
+}
+
+/**
+ * A saved "before" record, if this run saved it: another run's record (an earlier run's, over and done with), an
+ * untagged one of an older pve-vllm, or none at all give undefined, and an undo then restores nothing from it.
+ */
+export function thisRunsRecord<T>(text: string | undefined): T | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const v = JSON.parse(text) as { run?: unknown };
+    return v.run === thisRun() ? (v as T) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A permanent problem the user must fix; the message carries the remedy. */
 export function permanent(message: string, type: string): ApplicationFailure {
   return ApplicationFailure.nonRetryable(message, type);

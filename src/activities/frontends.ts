@@ -2,7 +2,7 @@
 // its persisted config (its env file alone does not take on an initialised instance). Each records how to undo.
 import type { DeployConfig } from '../config/schema';
 import type { FrontendResult, UndoResult } from './contract';
-import { ActivityDeps, Host, permanent, thisRun } from './deps';
+import { ActivityDeps, Host, permanent, runRecord, thisRunsRecord } from './deps';
 import { joinConfigFile, splitConfigFile } from './parse';
 
 const COMFY_DIR = '/opt/ComfyUI';
@@ -22,21 +22,9 @@ const COMFY_BEFORE = '/root/.pve-vllm-comfyui-before.json';
  * connection settings; `files` ComfyUI's pve-vllm files (null: absent) and `node`, whether its LLM node was there.
  */
 interface FrontendBefore {
-  run: string;
   config?: Record<string, unknown>;
   files?: Record<string, string | null>;
   node?: boolean;
-}
-
-function parseFrontendBefore(text: string | undefined): FrontendBefore | undefined {
-  if (text === undefined) return undefined;
-  try {
-    const v = JSON.parse(text) as Partial<FrontendBefore>;
-    // A stash of an older pve-vllm holds the settings alone, with no run: no run of today's restores it.
-    return typeof v.run === 'string' ? (v as FrontendBefore) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 export function frontendUrl(cfg: DeployConfig, f: 'openwebui' | 'comfyui'): string | undefined {
@@ -115,8 +103,8 @@ export function createFrontendActivities(deps: ActivityDeps) {
       const at = urls.indexOf(url);
       if (!(current.ENABLE_OPENAI_API === true && at >= 0 && keys[at] === key)) {
         // This run's first change here saves what it changes; a retry keeps the first attempt's copy.
-        if (parseFrontendBefore(await host.ctRead(g.id, OWUI_STASH))?.run !== thisRun()) {
-          await host.ctWrite(g.id, OWUI_STASH, JSON.stringify({ run: thisRun(), config: current }), '0600');
+        if (!thisRunsRecord<FrontendBefore>(await host.ctRead(g.id, OWUI_STASH))) {
+          await host.ctWrite(g.id, OWUI_STASH, runRecord({ config: current } satisfies FrontendBefore), '0600');
         }
         const nextUrls = at >= 0 ? urls : [...urls, url];
         const nextKeys = nextUrls.map((u, i) => (u === url ? key : keys[i] ?? ''));
@@ -144,13 +132,13 @@ export function createFrontendActivities(deps: ActivityDeps) {
       );
       const raw = joinConfigFile({ ...parts, options, lxc: keep });
       // Before this run's first change to ComfyUI's files: what they were, for the undo.
-      let saved = parseFrontendBefore(await host.ctRead(g.id, COMFY_BEFORE))?.run === thisRun();
+      let saved = thisRunsRecord<FrontendBefore>(await host.ctRead(g.id, COMFY_BEFORE)) !== undefined;
       const saveBefore = async (): Promise<void> => {
         if (saved) return;
         const files: Record<string, string | null> = {};
         for (const path of [COMFY_DROPIN, COMFY_TEMPLATE]) files[path] = (await host.ctRead(g.id, path)) ?? null;
         const node = (await host.ct(g.id, ['test', '-d', COMFY_NODE_DIR])).code === 0;
-        await host.ctWrite(g.id, COMFY_BEFORE, `${JSON.stringify({ run: thisRun(), files, node } satisfies FrontendBefore)}\n`, '0600');
+        await host.ctWrite(g.id, COMFY_BEFORE, runRecord({ files, node } satisfies FrontendBefore), '0600');
         saved = true;
       };
       if (raw !== beforeRaw) {
@@ -209,8 +197,8 @@ export function createFrontendActivities(deps: ActivityDeps) {
       const done: string[] = [];
       // Only what this run saved before its own first change: an earlier run's setup is not this run's to undo.
       if (result.frontend === 'comfyui') {
-        const before = parseFrontendBefore(await host.ctRead(g.id, COMFY_BEFORE));
-        if (before?.run === thisRun()) {
+        const before = thisRunsRecord<FrontendBefore>(await host.ctRead(g.id, COMFY_BEFORE));
+        if (before) {
           for (const [path, was] of Object.entries(before.files ?? {})) {
             const now = await host.ctRead(g.id, path);
             if (now === was || (now === undefined && was === null)) continue;
@@ -230,8 +218,8 @@ export function createFrontendActivities(deps: ActivityDeps) {
           if (done.length) await host.ctMust(g.id, ['systemctl', 'daemon-reload']);
         }
       } else {
-        const before = parseFrontendBefore(await host.ctRead(g.id, OWUI_STASH));
-        if (before?.run === thisRun() && before.config) {
+        const before = thisRunsRecord<FrontendBefore>(await host.ctRead(g.id, OWUI_STASH));
+        if (before?.config) {
           await owuiApi(deps, host, cfg, '/openai/config/update', before.config);
           await host.ctMust(g.id, ['rm', '-f', OWUI_STASH]);
           done.push('OpenAI connections restored');

@@ -11,7 +11,7 @@ import type {
   RepoResult,
   UndoResult,
 } from './contract';
-import { ActivityDeps, CommandFailedError, Host, lookAgain, permanent, thisRun } from './deps';
+import { ActivityDeps, CommandFailedError, Host, lookAgain, permanent, runRecord, thisRunsRecord } from './deps';
 import { parseDriverVersion, parseLspciDriver, parseProcDevices, shortBdf } from './parse';
 
 /** Pinned like everything else: the version the design document ran. */
@@ -98,10 +98,10 @@ export function createHostActivities(deps: ActivityDeps) {
       const current = existing ?? '';
       const hasKey = current.split('\n').some((l) => l.trim() === pub);
       // A user that was there: before this run's first change to it, what it was, for the undo (a retry keeps it).
-      const ours = parseUserBefore(await host.read(userBeforePath(user)))?.run === thisRun();
+      const ours = thisRunsRecord<UserBefore>(await host.read(userBeforePath(user))) !== undefined;
       if (existed && !ours && (!inSudo || sudoersBefore !== rule || !hasKey)) {
-        const before: UserBefore = { run: thisRun(), inSudo, sudoers: sudoersBefore ?? null, hasKey, keysFileExisted: existing !== undefined };
-        await host.write(userBeforePath(user), `${JSON.stringify(before)}\n`, '0600');
+        const before: UserBefore = { inSudo, sudoers: sudoersBefore ?? null, hasKey, keysFileExisted: existing !== undefined };
+        await host.write(userBeforePath(user), runRecord(before), '0600');
       }
       if (!inSudo) {
         await host.must(['usermod', '-aG', 'sudo', user]);
@@ -141,10 +141,9 @@ export function createHostActivities(deps: ActivityDeps) {
       const user = cfg.admin.user;
       const done: string[] = [];
       if ((await host.run(['id', '-u', user])).code !== 0) return { changed: false, detail: `user ${user} absent; nothing to take back` };
-      const recorded = parseUserBefore(await host.read(userBeforePath(user)));
-      const was = recorded?.run === thisRun()
-        ? recorded
-        : { inSudo: !change.addedToSudo, sudoers: change.sudoersBefore, hasKey: !change.addedKey, keysFileExisted: change.keysFileExisted };
+      const recorded = thisRunsRecord<UserBefore>(await host.read(userBeforePath(user)));
+      const was = recorded
+        ?? { inSudo: !change.addedToSudo, sudoers: change.sudoersBefore, hasKey: !change.addedKey, keysFileExisted: change.keysFileExisted };
       const keys = `/home/${user}/.ssh/authorized_keys`;
       const pub = cfg.admin.publicKey.trim();
       const current = await host.read(keys);
@@ -169,7 +168,7 @@ export function createHostActivities(deps: ActivityDeps) {
         await host.must(['gpasswd', '-d', user, 'sudo']);
         done.push('out of group sudo again');
       }
-      if (recorded?.run === thisRun()) await host.must(['rm', '-f', userBeforePath(user)]);
+      if (recorded) await host.must(['rm', '-f', userBeforePath(user)]);
       return { changed: done.length > 0, detail: done.length ? `user ${user} kept; ${done.join(', ')}` : `user ${user} already as before` };
     },
 
@@ -318,7 +317,6 @@ async function remoteCommit(host: Host, url: string, ref: string): Promise<{ com
 
 /** What an admin user that was there before the run was like, saved on the host at the run's first change to it. */
 interface UserBefore {
-  run: string;
   inSudo: boolean;
   /** the sudoers drop-in's content; null when there was none */
   sudoers: string | null;
@@ -328,12 +326,3 @@ interface UserBefore {
 
 const userBeforePath = (user: string): string => `/root/.pve-vllm-user-${user}-before.json`;
 
-function parseUserBefore(text: string | undefined): UserBefore | undefined {
-  if (text === undefined) return undefined;
-  try {
-    const v = JSON.parse(text) as Partial<UserBefore>;
-    return typeof v.run === 'string' ? (v as UserBefore) : undefined;
-  } catch {
-    return undefined;
-  }
-}

@@ -5,7 +5,7 @@
 import { defineCommand } from 'just-bash';
 import type { Command } from 'just-bash';
 import { download } from './catalog';
-import { fail, notFound, ok, parseFlags, type Result } from './cmd-util';
+import { fail, notFound, ok, parseFlags, writeInDir, type Result } from './cmd-util';
 import { hasCommand } from './cmd-pkg';
 import type { Machine, World } from './world';
 
@@ -62,14 +62,9 @@ export function netCommands(world: World, m: Machine): Command[] {
     const trailer = writeOut(status);
     const outFile = flags['-o'] ?? flags['--output'];
     if (typeof outFile === 'string' && outFile !== '/dev/null') {
-      const path = ctx.fs.resolvePath(ctx.cwd, outFile);
-      const dir = await ctx.fs.stat(path.replace(/\/[^/]*$/, '') || '/').catch(() => undefined);
-      if (!dir?.isDirectory) {
-        const warning = silent ? '' : `Warning: Failed to open the file ${outFile}: No such file or directory\n`;
-        return fail(showErr ? `${warning}curl: (23) Failure writing output to destination\n` : '', 23, trailer);
-      }
-      await ctx.fs.writeFile(path, text);
-      return ok(trailer);
+      if (await writeInDir(ctx, outFile, text)) return ok(trailer);
+      const warning = silent ? '' : `Warning: Failed to open the file ${outFile}: No such file or directory\n`;
+      return fail(showErr ? `${warning}curl: (23) Failure writing output to destination\n` : '', 23, trailer);
     }
     if (outFile === '/dev/null') return ok(trailer);
     return ok((method === 'HEAD' ? `HTTP/1.1 ${status}\n` : text) + trailer);

@@ -6,6 +6,7 @@ import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities } from '../../src/activities';
 import { createActivityDeps } from '../../src/activities/deps';
+import { startLab } from '../../src/lab';
 import type { LabState } from '../../src/lab/state';
 import type { DeployProgress } from '../../src/workflows/messages';
 import { labConfig, runDeploy, withClient } from '../harness/deploy-run';
@@ -30,6 +31,24 @@ function expectHostAsBefore(before: LabState, after: LabState): void {
 }
 
 const passed = (p: DeployProgress) => p.checkpoints.filter((c) => c.passed).map((c) => c.n);
+
+/** The lab's host before any deploy, to compare with after an undo. */
+async function freshHostState(): Promise<LabState> {
+  const lab = await startLab({ timeScale: 0.05 });
+  const state = lab.state();
+  await lab.stop();
+  return state;
+}
+
+/** A lab state file made ready by a root shell line on the lab, and the host as it then is. */
+async function preparedLab(command: string): Promise<{ statePath: string; before: LabState }> {
+  const statePath = join(mkdtempSync(join(tmpdir(), 'lab-state-')), 'lab.json');
+  const setup = await startLab({ timeScale: 0.05, statePath });
+  expect((await sh(setup, command)).code).toBe(0);
+  const before = setup.state();
+  await setup.stop();
+  return { statePath, before };
+}
 
 describe('deploy on the lab', () => {
   it.each([
@@ -69,9 +88,7 @@ describe('deploy on the lab', () => {
     ['driver-mismatch', 3],
     ['frontend-unreachable', 5],
   ] as const)('undoes everything after the %s fault (fails before checkpoint %i)', async (fault, failedAt) => {
-    const labBefore = await (await import('../../src/lab')).startLab({ timeScale: 0.05 });
-    const before = labBefore.state();
-    await labBefore.stop();
+    const before = await freshHostState();
     const { progress, lab } = await runDeploy({ faults: [fault], decide: { openwebui: 'keep', frontend: 'comfyui' } });
     try {
       expect(progress.status).toBe('compensated');
@@ -91,9 +108,7 @@ describe('deploy on the lab', () => {
   });
 
   it('gives the GPU back and removes the new CT when cancelled while VM 151 shuts down', async () => {
-    const labBefore = await (await import('../../src/lab')).startLab({ timeScale: 0.05 });
-    const before = labBefore.state();
-    await labBefore.stop();
+    const before = await freshHostState();
     let cancelledAt = -1;
     const { progress, lab } = await runDeploy({
       timeScale: 0.5,
@@ -128,9 +143,7 @@ describe('deploy on the lab', () => {
   });
 
   it('undoes everything when cancelled during the image pull', async () => {
-    const labBefore = await (await import('../../src/lab')).startLab({ timeScale: 0.05 });
-    const before = labBefore.state();
-    await labBefore.stop();
+    const before = await freshHostState();
     const { progress, lab } = await runDeploy({
       timeScale: 0.5,
       decide: { openwebui: 'keep', frontend: 'openwebui' },
@@ -158,10 +171,7 @@ describe('deploy on the lab', () => {
 
   it('keeps a user that was there before, taking back only what the run added to it', async () => {
     // The design's host has its user `claude` already. A run that fails must not delete it or its home.
-    const statePath = join(mkdtempSync(join(tmpdir(), 'lab-state-')), 'lab.json');
-    const setup = await (await import('../../src/lab')).startLab({ timeScale: 0.05, statePath });
-    expect((await sh(setup, 'useradd -m -s /bin/bash claude && echo mine > /home/claude/notes.txt && chown claude:claude /home/claude/notes.txt')).code).toBe(0);
-    await setup.stop();
+    const { statePath } = await preparedLab('useradd -m -s /bin/bash claude && echo mine > /home/claude/notes.txt && chown claude:claude /home/claude/notes.txt');
     const { progress, lab } = await runDeploy({ labState: statePath, faults: ['frontend-unreachable'], decide: { openwebui: 'keep', frontend: 'comfyui' } });
     try {
       expect(progress.status).toBe('compensated');
@@ -176,14 +186,9 @@ describe('deploy on the lab', () => {
   });
 
   /** A lab whose CT 116 has NVIDIA passthrough, as the design's "repurpose (if has GPU passthrough)" needs. */
-  async function labWithGpuIn116(): Promise<{ statePath: string; before: LabState }> {
-    const statePath = join(mkdtempSync(join(tmpdir(), 'lab-state-')), 'lab.json');
-    const setup = await (await import('../../src/lab')).startLab({ timeScale: 0.05, statePath });
+  function labWithGpuIn116(): Promise<{ statePath: string; before: LabState }> {
     const lines = 'lxc.cgroup2.devices.allow: c 195:* rwm\nlxc.mount.entry: /dev/nvidia0 dev/nvidia0 none bind,optional,create=file\n';
-    expect((await sh(setup, `printf '${lines}' >> /etc/pve/lxc/116.conf && pct stop 116 && pct start 116`)).code).toBe(0);
-    const before = setup.state();
-    await setup.stop();
-    return { statePath, before };
+    return preparedLab(`printf '${lines}' >> /etc/pve/lxc/116.conf && pct stop 116 && pct start 116`);
   }
 
   it('undoes a failed repurpose: CT 116 runs again with its own config, VM 151 has the GPU', async () => {
@@ -236,9 +241,7 @@ describe('deploy on the lab', () => {
   });
 
   it('fails checkpoint 3 and undoes everything when the card is not the one the model was sized for', async () => {
-    const labBefore = await (await import('../../src/lab')).startLab({ timeScale: 0.05 });
-    const before = labBefore.state();
-    await labBefore.stop();
+    const before = await freshHostState();
     const { progress, lab } = await runDeploy({
       decide: { openwebui: 'keep', frontend: 'openwebui' },
       configEdit: (c) => ({ ...c, gpu: { ...c.gpu, vramMiB: 24564 } }),
@@ -447,9 +450,7 @@ describe('deploy on the lab', () => {
     // weights understated: vLLM has room for 464 tokens, under the 512 the run deploys at least
     ['vLLM would fit fewer than 512 tokens', { maxModelLen: 1024, gpuMemoryUtilization: 0.318, allowContextReduction: true, spec: { ...mistralSpec, paramsTotal: 6_000_000_000 } }, /464/],
   ])('does not retry, and undoes everything, when %s', async (_why, model, figure) => {
-    const labBefore = await (await import('../../src/lab')).startLab({ timeScale: 0.05 });
-    const before = labBefore.state();
-    await labBefore.stop();
+    const before = await freshHostState();
     const run = await runDeploy({
       decide: { openwebui: 'keep', frontend: 'openwebui' },
       configEdit: (c) => ({ ...c, model: { ...c.model, id: mistralAwq, ...model } }),
