@@ -82,8 +82,11 @@ export function createHostActivities(deps: ActivityDeps) {
         await host.must(['apt-get', 'install', '-y', 'sudo'], { timeoutMs: 600_000 });
         changed = true;
       }
+      const recorded = thisRunsRecord<UserBefore>(await host.read(userBeforePath(user)));
       const existed = (await host.run(['id', '-u', user])).code === 0;
       if (!existed) {
+        // Noted first: a retry after the useradd must not take the user this run made for one that was there.
+        if (!recorded) await host.write(userBeforePath(user), runRecord({ existed: false } satisfies UserBefore), '0600');
         await host.must(['useradd', '-m', '-s', '/bin/bash', user]);
         changed = did.created = true;
       }
@@ -98,9 +101,8 @@ export function createHostActivities(deps: ActivityDeps) {
       const current = existing ?? '';
       const hasKey = current.split('\n').some((l) => l.trim() === pub);
       // A user that was there: before this run's first change to it, what it was, for the undo (a retry keeps it).
-      const ours = thisRunsRecord<UserBefore>(await host.read(userBeforePath(user))) !== undefined;
-      if (existed && !ours && (!inSudo || sudoersBefore !== rule || !hasKey)) {
-        const before: UserBefore = { inSudo, sudoers: sudoersBefore ?? null, hasKey, keysFileExisted: existing !== undefined };
+      if (existed && !recorded && (!inSudo || sudoersBefore !== rule || !hasKey)) {
+        const before: UserBefore = { existed: true, inSudo, sudoers: sudoersBefore ?? null, hasKey, keysFileExisted: existing !== undefined };
         await host.write(userBeforePath(user), runRecord(before), '0600');
       }
       if (!inSudo) {
@@ -128,7 +130,7 @@ export function createHostActivities(deps: ActivityDeps) {
         did.keysFileExisted = existing !== undefined;
       }
       // A retry whose first attempt made the changes finds nothing to do, but this run did change the user.
-      return { changed: changed || ours, user, ...did };
+      return { changed: changed || recorded?.existed === true, user, ...did };
     },
 
     /**
@@ -142,8 +144,9 @@ export function createHostActivities(deps: ActivityDeps) {
       const done: string[] = [];
       if ((await host.run(['id', '-u', user])).code !== 0) return { changed: false, detail: `user ${user} absent; nothing to take back` };
       const recorded = thisRunsRecord<UserBefore>(await host.read(userBeforePath(user)));
-      const was = recorded
-        ?? { inSudo: !change.addedToSudo, sudoers: change.sudoersBefore, hasKey: !change.addedKey, keysFileExisted: change.keysFileExisted };
+      const was = recorded?.existed
+        ? recorded
+        : { inSudo: !change.addedToSudo, sudoers: change.sudoersBefore, hasKey: !change.addedKey, keysFileExisted: change.keysFileExisted };
       const keys = `/home/${user}/.ssh/authorized_keys`;
       const pub = cfg.admin.publicKey.trim();
       const current = await host.read(keys);
@@ -216,6 +219,7 @@ export function createHostActivities(deps: ActivityDeps) {
         await host.must(['userdel', '-r', user]);
         changed = true;
       }
+      if ((await host.read(userBeforePath(user))) !== undefined) await host.must(['rm', '-f', userBeforePath(user)]);
       return { changed, detail: changed ? `user ${user} removed` : `user ${user} already absent` };
     },
 
@@ -316,13 +320,16 @@ async function remoteCommit(host: Host, url: string, ref: string): Promise<{ com
 }
 
 /** What an admin user that was there before the run was like, saved on the host at the run's first change to it. */
-interface UserBefore {
-  inSudo: boolean;
-  /** the sudoers drop-in's content; null when there was none */
-  sudoers: string | null;
-  hasKey: boolean;
-  keysFileExisted: boolean;
-}
+type UserBefore =
+  | {
+      existed: true;
+      inSudo: boolean;
+      /** the sudoers drop-in's content; null when there was none */
+      sudoers: string | null;
+      hasKey: boolean;
+      keysFileExisted: boolean;
+    }
+  | { existed: false }; // this run made the user: its undo is 'remove user'
 
 const userBeforePath = (user: string): string => `/root/.pve-vllm-user-${user}-before.json`;
 
