@@ -190,6 +190,8 @@ export interface DeployActivities {
   // 6. Frontends
   ensureComfyuiOnVllm(cfg: DeployConfig, servedModelName: string): Promise<FrontendResult>;
   ensureOpenwebuiOnVllm(cfg: DeployConfig, servedModelName: string): Promise<FrontendResult>;
+  /** ComfyUI when it is not the frontend: its GPU passthrough out and --cpu, nothing else. */
+  releaseComfyuiGpu(cfg: DeployConfig): Promise<FrontendResult & { detail: string }>;
   restoreFrontend(cfg: DeployConfig, result: FrontendResult): Promise<UndoResult>;
   verifyFrontendReachesVllm(cfg: DeployConfig, frontend: 'openwebui' | 'comfyui', servedModelName: string): Promise<ReachEvidence>;
   // 7. Integration test

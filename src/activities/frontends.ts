@@ -27,6 +27,10 @@ interface FrontendBefore {
   node?: boolean;
 }
 
+/** ComfyUI's GPU passthrough lines: the NVIDIA and DRI device majors and their bind mounts. */
+const gpuLine = ([k, v]: [string, string]): boolean =>
+  (k === 'lxc.cgroup2.devices.allow' && /^c (195|226|50\d|51\d|23\d):/.test(v)) || (k === 'lxc.mount.entry' && /\/dev\/(nvidia|dri)/.test(v));
+
 export function frontendUrl(cfg: DeployConfig, f: 'openwebui' | 'comfyui'): string | undefined {
   return cfg.guests[f]?.url?.replace(/\/$/, '');
 }
@@ -89,6 +93,33 @@ export function createFrontendActivities(deps: ActivityDeps) {
     await api.waitTask(String(await api.post(`/nodes/${host.node}/lxc/${vmid}/status/start`, {})), { pollMs: 250 });
   }
 
+  /** Saves ComfyUI's pve-vllm files as they are, once per run, before that run's first change to them. */
+  function comfyBeforeSaver(host: Host, vmid: number, recordRaw: string): () => Promise<void> {
+    let saved = thisRunsRecord<FrontendBefore>(recordRaw) !== undefined;
+    return async () => {
+      if (saved) return;
+      const files: Record<string, string | null> = {};
+      for (const path of [COMFY_DROPIN, COMFY_TEMPLATE]) files[path] = (await host.ctRead(vmid, path)) ?? null;
+      const node = (await host.ct(vmid, ['test', '-d', COMFY_NODE_DIR])).code === 0;
+      await host.ctWrite(vmid, COMFY_BEFORE, runRecord({ files, node } satisfies FrontendBefore), '0600');
+      saved = true;
+    };
+  }
+
+  /** Without its GPU, ComfyUI's CUDA torch must be told --cpu: a drop-in on its unit. True when it was written. */
+  async function ensureCpuDropin(host: Host, vmid: number, saveBefore: () => Promise<void>): Promise<boolean> {
+    const unit = (await host.ctRead(vmid, COMFY_UNIT)) ?? '';
+    const execStart = /^ExecStart=(.+)$/m.exec(unit)?.[1];
+    if (!execStart) throw permanent(`CT ${vmid}: ${COMFY_UNIT} has no ExecStart; is ComfyUI installed as comfyui.service?`, 'ComfyuiLayoutUnknown');
+    const dropin = `[Service]\nExecStart=\nExecStart=${execStart.includes('--cpu') ? execStart : `${execStart} --cpu`}\n`;
+    if ((await host.ctRead(vmid, COMFY_DROPIN)) === dropin) return false;
+    await saveBefore();
+    await host.ctMust(vmid, ['mkdir', '-p', `${COMFY_UNIT}.d`]);
+    await host.ctWrite(vmid, COMFY_DROPIN, dropin);
+    await host.ctMust(vmid, ['systemctl', 'daemon-reload']);
+    return true;
+  }
+
   return {
     async ensureOpenwebuiOnVllm(cfg: DeployConfig, _servedModelName: string): Promise<FrontendResult> {
       const host = h(cfg);
@@ -124,23 +155,12 @@ export function createFrontendActivities(deps: ActivityDeps) {
       let changed = false;
       // 1. GPU passthrough out (raw lxc lines are root-only: edit the file), CPU/RAM down; applies on restart.
       const parts = splitConfigFile(beforeRaw);
-      const gpuLine = ([k, v]: [string, string]) =>
-        (k === 'lxc.cgroup2.devices.allow' && /^c (195|226|50\d|51\d|23\d):/.test(v)) || (k === 'lxc.mount.entry' && /\/dev\/(nvidia|dri)/.test(v));
       const keep = parts.lxc.filter((l) => !gpuLine(l));
       const options = parts.options.map(([k, v]): [string, string] =>
         k === 'cores' && g.reduceTo ? [k, String(g.reduceTo.cores)] : k === 'memory' && g.reduceTo ? [k, String(g.reduceTo.memoryMiB)] : [k, v],
       );
       const raw = joinConfigFile({ ...parts, options, lxc: keep });
-      // Before this run's first change to ComfyUI's files: what they were, for the undo.
-      let saved = thisRunsRecord<FrontendBefore>(await host.ctRead(g.id, COMFY_BEFORE)) !== undefined;
-      const saveBefore = async (): Promise<void> => {
-        if (saved) return;
-        const files: Record<string, string | null> = {};
-        for (const path of [COMFY_DROPIN, COMFY_TEMPLATE]) files[path] = (await host.ctRead(g.id, path)) ?? null;
-        const node = (await host.ct(g.id, ['test', '-d', COMFY_NODE_DIR])).code === 0;
-        await host.ctWrite(g.id, COMFY_BEFORE, runRecord({ files, node } satisfies FrontendBefore), '0600');
-        saved = true;
-      };
+      const saveBefore = comfyBeforeSaver(host, g.id, (await host.ctRead(g.id, COMFY_BEFORE)) ?? '');
       if (raw !== beforeRaw) {
         await saveBefore();
         await host.write(conf, raw, '0640');
@@ -148,18 +168,8 @@ export function createFrontendActivities(deps: ActivityDeps) {
         changed = true;
       }
       // 2. CPU-only: without its GPU, ComfyUI's CUDA torch must be told --cpu.
-      const unit = (await host.ctRead(g.id, COMFY_UNIT)) ?? '';
-      const execStart = /^ExecStart=(.+)$/m.exec(unit)?.[1];
-      if (!execStart) throw permanent(`CT ${g.id}: ${COMFY_UNIT} has no ExecStart; is ComfyUI installed as comfyui.service?`, 'ComfyuiLayoutUnknown');
-      const dropin = `[Service]\nExecStart=\nExecStart=${execStart.includes('--cpu') ? execStart : `${execStart} --cpu`}\n`;
       let restart = false;
-      if ((await host.ctRead(g.id, COMFY_DROPIN)) !== dropin) {
-        await saveBefore();
-        await host.ctMust(g.id, ['mkdir', '-p', `${COMFY_UNIT}.d`]);
-        await host.ctWrite(g.id, COMFY_DROPIN, dropin);
-        await host.ctMust(g.id, ['systemctl', 'daemon-reload']);
-        restart = changed = true;
-      }
+      if (await ensureCpuDropin(host, g.id, saveBefore)) restart = changed = true;
       // 3. The OpenAI-compatible LLM node (its only dependency is the openai client), and a ready-made chat
       //    workflow pointed at vLLM.
       if ((await host.ct(g.id, ['test', '-d', COMFY_NODE_DIR])).code !== 0) {
@@ -188,6 +198,44 @@ export function createFrontendActivities(deps: ActivityDeps) {
         if (!(await comfyHasNode(cfg))) throw new Error('ComfyUI does not list OAIAPIClient after its restart');
       }
       return { changed, frontend: 'comfyui', beforeRaw };
+    },
+
+    /**
+     * ComfyUI when it is not the frontend: the design's step 6 still takes its GPU away, since vLLM claims most of
+     * the card's memory and a ComfyUI that loads a model beside it would starve it (or stop it starting after a
+     * reboot). Only the NVIDIA passthrough and --cpu: its size, nodes and workflows stay as they are. A stopped CT
+     * is left alone (its files cannot be written), and the step's result says so.
+     */
+    async releaseComfyuiGpu(cfg: DeployConfig): Promise<FrontendResult & { detail: string }> {
+      const host = h(cfg);
+      const g = cfg.guests.comfyui;
+      if (!g) return { changed: false, frontend: 'comfyui', detail: 'no ComfyUI in the config' };
+      const conf = `/etc/pve/lxc/${g.id}.conf`;
+      const beforeRaw = await host.read(conf);
+      if (beforeRaw === undefined) return { changed: false, frontend: 'comfyui', detail: `CT ${g.id} does not exist` };
+      const status = (await host.api().get(`/nodes/${host.node}/lxc/${g.id}/status/current`)) as { status: string };
+      const parts = splitConfigFile(beforeRaw);
+      const keep = parts.lxc.filter((l) => !gpuLine(l));
+      const recordRaw = (await host.ctRead(g.id, COMFY_BEFORE)) ?? '';
+      // This run's record: a retry finds the GPU lines gone and must still finish what the first attempt began.
+      const ours = thisRunsRecord<FrontendBefore>(recordRaw) !== undefined;
+      if (keep.length === parts.lxc.length && !ours) return { changed: false, frontend: 'comfyui', beforeRaw, detail: `CT ${g.id} has no GPU passthrough` };
+      if (status.status !== 'running') {
+        return { changed: false, frontend: 'comfyui', beforeRaw, detail: `CT ${g.id} is stopped and keeps its GPU lines: remove them before starting it, or it will share the GPU with vLLM` };
+      }
+      const saveBefore = comfyBeforeSaver(host, g.id, recordRaw);
+      let changed = await ensureCpuDropin(host, g.id, saveBefore);
+      if (keep.length !== parts.lxc.length) {
+        await saveBefore();
+        await host.write(conf, joinConfigFile({ ...parts, lxc: keep }), '0640');
+        changed = true;
+      }
+      // Applies on restart; read back from the CT, so a restart lost to a retry still happens.
+      if (changed || (await host.ct(g.id, ['test', '-e', '/dev/nvidia0'])).code === 0) {
+        await restartCt(host, g.id);
+        changed = true;
+      }
+      return { changed, frontend: 'comfyui', beforeRaw, detail: changed ? `CT ${g.id}: GPU passthrough removed, ComfyUI on --cpu` : `CT ${g.id} already without its GPU` };
     },
 
     async restoreFrontend(cfg: DeployConfig, result: FrontendResult): Promise<UndoResult> {

@@ -39,7 +39,12 @@ export function planCommand(f: PlanFlags, io: Io): number {
     `host: user ${cfg.admin.user}, /etc/sudoers.d/pve-vllm-${cfg.admin.user}, ${cfg.repo.path}, /etc/modprobe.d/blacklist-nouveau.conf, GPU driver vfio-pci -> nvidia`,
     `VM ${g.vm.id}: stopped, onboot 0 (undone on failure or cancel)`,
     `CT ${g.vllm.id}: created or reconciled; raw lxc GPU lines, keyctl, AppArmor unconfined (root-only: edited over SSH)`,
-    ...(g.comfyui ? [`CT ${g.comfyui.id} (ComfyUI), if chosen: GPU lines removed, ${g.comfyui.reduceTo ? `${g.comfyui.reduceTo.cores} cores / ${g.comfyui.reduceTo.memoryMiB} MiB` : 'resources kept'}, --cpu, OpenAI API node`] : []),
+    ...(g.comfyui
+      ? [
+          `CT ${g.comfyui.id} (ComfyUI): GPU lines removed and --cpu whichever frontend is chosen (a stopped CT is left as it is); ` +
+            `if chosen, also ${g.comfyui.reduceTo ? `${g.comfyui.reduceTo.cores} cores / ${g.comfyui.reduceTo.memoryMiB} MiB` : 'resources kept'}, OpenAI API node`,
+        ]
+      : []),
     ...(g.openwebui ? [`CT ${g.openwebui.id} (OpenWebUI), if kept: ${g.openwebui.reduceTo ? `${g.openwebui.reduceTo.cores} cores / ${g.openwebui.reduceTo.memoryMiB} MiB` : 'resources kept'}, connection to vLLM`] : []),
     'scrap (only if chosen): vzdump backup, then CT destroyed — after checkpoint 6 only',
   ];

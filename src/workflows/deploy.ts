@@ -90,6 +90,8 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
   // And: with repurpose, the later steps reach vLLM at OpenWebUI's CT; without its address the choice is refused.
   const repurposeRule = patched('repurpose-endpoint');
   if (repurposeRule) ctx.repurposeAddress = repurposedEndpoint(cfg) !== undefined;
+  // And: step 6 takes ComfyUI's GPU away even when it is not the frontend, as the design's step 6 says.
+  const comfyGpuOut = patched('comfyui-gpu-out');
 
   // ---- decisions: an Update (validated synchronously) or a Signal (checked the same way, recorded if refused)
   const refresh = () => (p.pending = pendingDecisions(ctx, wfId));
@@ -208,6 +210,7 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
   let launch = {} as VllmLaunch; // set by the preflight, before any step
   let owui = ''; // the openwebui decision, once step 4 has it
   let frontendStep: ReturnType<typeof begin> | undefined; // step 6 starts beside the pull and ends at checkpoint 5
+  let frontendNote = ''; // what step 6 did to ComfyUI when it is not the frontend
   let committed = false; // checkpoint 6 passed: the deploy stays, whatever the scrap after it does
   try {
     // 0. Preflight: will the model fit on this GPU? Decided before anything on the host changes.
@@ -295,7 +298,7 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
             reaches.push(reach.evidence);
           }
           pass(5, reaches.join(' | '));
-          frontendStep?.done(frontends.join(', '));
+          frontendStep?.done(`${frontends.join(', ')}${frontendNote}`);
           return frontends;
         } catch (err) {
           frontendStep?.failed(err);
@@ -455,6 +458,13 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
       // the change reports no change either; the undo now stays, and restores only what this run recorded before
       // its own first change (a no-op when there is none), so an earlier run's setup is still left alone.
       if (!r.changed && !patched('keep-frontend-undo')) undo.drop();
+    }
+    if (comfyGpuOut && cfg.guests.comfyui && !chosen.includes('comfyui')) {
+      // Not the frontend, but still on the card vLLM is about to claim most of: its GPU goes, the rest stays.
+      const beforeRaw = await go('readGuestConfig', `Read comfyui CT ${comfyId} config before changing it`, [cfg, comfyId]);
+      if (beforeRaw) saga.add('restore comfyui', () => undoCounted(call('restoreFrontend', 'Restore comfyui as it was', [cfg, { changed: true, frontend: 'comfyui', beforeRaw }], UNDO)));
+      const r = await counted(go('releaseComfyuiGpu', `ComfyUI CT ${comfyId} (not the frontend): remove its GPU passthrough, CPU-only`, [cfg]));
+      frontendNote = `; ComfyUI: ${r.detail}`;
     }
     return chosen;
   }

@@ -26,8 +26,9 @@ export const STEP_DEPENDENCIES: Record<string, readonly string[]> = {
   readGuestConfig: ['assessOpenwebui'],
   ensureComfyuiOnVllm: ['readGuestConfig'],
   ensureOpenwebuiOnVllm: ['readGuestConfig'],
+  releaseComfyuiGpu: ['readGuestConfig'],
   // vLLM starts once the image is there and ComfyUI has let go of the GPU
-  ensureVllmService: ['ensureImagePulled', 'ensureComfyuiOnVllm', 'verifyGpuInContainer'],
+  ensureVllmService: ['ensureImagePulled', 'ensureComfyuiOnVllm', 'releaseComfyuiGpu', 'verifyGpuInContainer'],
   verifyVllmServing: ['ensureVllmService'],
   verifyFrontendReachesVllm: ['verifyVllmServing', 'ensureComfyuiOnVllm', 'ensureOpenwebuiOnVllm'],
   // 7 and the scrap

@@ -55,6 +55,25 @@ describe('activities are idempotent against the lab', () => {
     expect(await r2.run(acts.revertAdminUser, alice, { changed: true, user: 'alice' })).toEqual({ changed: false, detail: 'user alice already as before' });
   });
 
+  it('releaseComfyuiGpu takes the GPU lines out once, and restoreFrontend puts back what its run saved', async () => {
+    const run = new MockActivityEnvironment({ workflowExecution: { workflowId: 'comfy', runId: 'r1' } });
+    const before = lab.state().guests['118'];
+    const beforeRaw = (await run.run(acts.readGuestConfig, cfg, 118)) as string;
+    expect(await run.run(acts.releaseComfyuiGpu, cfg)).toMatchObject({ changed: true, detail: 'CT 118: GPU passthrough removed, ComfyUI on --cpu' });
+    const journalAfterFirst = lab.journal().length;
+    expect(await run.run(acts.releaseComfyuiGpu, cfg)).toMatchObject({ changed: false, detail: 'CT 118 already without its GPU' });
+    expect(lab.journal().length).toBe(journalAfterFirst);
+    expect(lab.state().guests['118']?.lxc.some(([, v]) => v.includes('nvidia'))).toBe(false);
+    // another run finds nothing of its own to finish, and no GPU lines to take out
+    const other = new MockActivityEnvironment({ workflowExecution: { workflowId: 'comfy', runId: 'r2' } });
+    expect(await other.run(acts.releaseComfyuiGpu, cfg)).toMatchObject({ changed: false, detail: 'CT 118 has no GPU passthrough' });
+    expect(await other.run(acts.restoreFrontend, cfg, { changed: true, frontend: 'comfyui' as const })).toEqual({ changed: false, detail: 'comfyui already as before' });
+    const undo = (await run.run(acts.restoreFrontend, cfg, { changed: true, frontend: 'comfyui' as const, beforeRaw })) as { changed: boolean; detail: string };
+    expect(undo).toEqual({ changed: true, detail: 'removed /etc/systemd/system/comfyui.service.d/pve-vllm-cpu.conf; CT 118 config restored and restarted' });
+    const after = lab.state().guests['118'];
+    expect({ config: after?.config, lxc: after?.lxc, status: after?.status }).toEqual({ config: before?.config, lxc: before?.lxc, status: before?.status });
+  });
+
   it('ensureRepoCloned clones at the pinned ref once', async () => {
     const first = (await env.run(acts.ensureRepoCloned, cfg)) as { changed: boolean; commit: string };
     expect(first.changed).toBe(true);

@@ -65,7 +65,9 @@ describe('deploy on the lab', () => {
       expect(s.guests['117']?.status).toBe('running');
       expect(s.guests['151']?.status).toBe('stopped');
       expect(s.guests['151']?.config.onboot).toBe('0');
-      if (frontend !== 'openwebui') expect(s.guests['118']?.lxc.some(([, v]) => v.includes('nvidia'))).toBe(false);
+      // ComfyUI lets go of the GPU whichever frontend is chosen (the design's step 6).
+      expect(s.guests['118']?.lxc.some(([, v]) => v.includes('nvidia'))).toBe(false);
+      expect(s.runtimes['118']?.services['comfyui.service']).toBe('active');
       if (openwebui === 'scrap') expect(s.guests['116']).toBeUndefined();
       expect(progress.decisions.map((d) => `${d.decision}=${d.choice}`)).toEqual([`openwebui=${openwebui}`, `frontend=${frontend}`]);
     } finally {
@@ -102,6 +104,45 @@ describe('deploy on the lab', () => {
         expect(giveBack?.detail).toMatch(/stopped CT 118.*unbound 0000:01:00\.0 from nvidia.*VM 151 started; CT 118 started again/);
       }
       expectHostAsBefore(before, lab.state());
+    } finally {
+      await lab.stop();
+    }
+  });
+
+  it('takes only the GPU from ComfyUI when OpenWebUI is the frontend, and gives it back when the run is undone', async () => {
+    const before = await freshHostState();
+    const ok = await runDeploy({ decide: { openwebui: 'keep', frontend: 'openwebui' } });
+    try {
+      expect(ok.progress.status).toBe('completed');
+      const s = ok.lab.state();
+      expect(s.guests['118']?.lxc.filter(([k, v]) => k === 'lxc.mount.entry' && v.includes('/dev/nvidia'))).toEqual([]);
+      // Its size, nodes and workflows stay: it is not the frontend.
+      expect(s.guests['118']?.config).toEqual(before.guests['118']?.config);
+      expect(s.runtimes['118']?.comfyui?.loadedPacks).toEqual([]);
+      expect((await sh(ok.lab, 'pct exec 118 -- cat /etc/systemd/system/comfyui.service.d/pve-vllm-cpu.conf')).stdout).toMatch(/^ExecStart=.* --cpu$/m);
+      expect(ok.progress.steps.find((st) => st.step === 6)?.detail).toMatch(/ComfyUI: CT 118: GPU passthrough removed, ComfyUI on --cpu/);
+    } finally {
+      await ok.lab.stop();
+    }
+    const failed = await runDeploy({ faults: ['vllm-oom'], decide: { openwebui: 'keep', frontend: 'openwebui' } });
+    try {
+      expect(failed.progress.status).toBe('compensated');
+      expect(failed.progress.compensations.find((c) => c.name === 'restore comfyui')?.outcome).toBe('done');
+      expect(failed.progress.compensations.filter((c) => c.outcome === 'failed')).toEqual([]);
+      expectHostAsBefore(before, failed.lab.state());
+      expect((await sh(failed.lab, 'pct exec 118 -- test -e /etc/systemd/system/comfyui.service.d/pve-vllm-cpu.conf')).code).toBe(1);
+    } finally {
+      await failed.lab.stop();
+    }
+  });
+
+  it('leaves a stopped ComfyUI as it is, and says so', async () => {
+    const { statePath, before } = await preparedLab('pct stop 118');
+    const { progress, lab } = await runDeploy({ labState: statePath, decide: { openwebui: 'keep', frontend: 'openwebui' } });
+    try {
+      expect(progress.status).toBe('completed');
+      expect(guestSnapshot(lab.state(), 118)).toEqual(guestSnapshot(before, 118));
+      expect(progress.steps.find((st) => st.step === 6)?.detail).toMatch(/CT 118 is stopped and keeps its GPU lines/);
     } finally {
       await lab.stop();
     }
