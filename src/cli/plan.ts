@@ -20,6 +20,7 @@ export function planCommand(f: PlanFlags, io: Io): number {
     return EXIT_BAD_INPUT;
   }
   const cfg = loaded.config;
+  for (const note of loaded.notes) io.err.write(`note: ${note}\n`);
   const pre = preflightModel(cfg);
   const g = cfg.guests;
   const steps = [

@@ -52,6 +52,7 @@ export function prepareDeploy(f: Pick<DeployFlags, 'config' | 'model' | 'maxMode
     return EXIT_BAD_INPUT;
   }
   const pre = preflightModel(loaded.config);
+  for (const note of loaded.notes) io.err.write(`note: ${note}\n`);
   if (!pre.ok) {
     io.err.write(`model ${loaded.config.model.id} does not fit (${pre.fit.verdict}):\n${pre.lines.map((l) => `  ${l}`).join('\n')}\n`);
     return EXIT_BAD_INPUT;

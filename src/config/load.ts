@@ -8,6 +8,7 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { crossCheck } from './cross';
+import { lookupModel } from '../sizing/catalog';
 import { crossToProblems, issuesToProblems, type ConfigProblem } from './problems';
 import { deployConfigSchema, type DeployConfig } from './schema';
 import type { SecretRef } from './secrets';
@@ -23,7 +24,14 @@ export interface ConfigOverrides {
 }
 
 export type LoadResult =
-  | { ok: true; config: DeployConfig; /** absolute directory of the config file: relative { file } refs start here */ configDir: string }
+  | {
+      ok: true;
+      config: DeployConfig;
+      /** absolute directory of the config file: relative { file } refs start here */
+      configDir: string;
+      /** what the overrides changed besides the fields they name, for the CLI to print */
+      notes: string[];
+    }
   | { ok: false; problems: ConfigProblem[] };
 
 /** Validate an already-parsed document (also used by tests and by the lab's own config check). */
@@ -47,12 +55,22 @@ function dedupe(problems: ConfigProblem[]): ConfigProblem[] {
   });
 }
 
-function applyOverrides(raw: unknown, overrides: ConfigOverrides): unknown {
+function applyOverrides(raw: unknown, overrides: ConfigOverrides, notes: string[]): unknown {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
   const doc = raw as Record<string, unknown>;
-  const model = typeof doc.model === 'object' && doc.model !== null && !Array.isArray(doc.model) ? { ...(doc.model as object) } : {};
-  if (overrides.model !== undefined) Object.assign(model, { id: overrides.model });
-  if (overrides.maxModelLen !== undefined) Object.assign(model, { maxModelLen: overrides.maxModelLen });
+  const model: Record<string, unknown> = typeof doc.model === 'object' && doc.model !== null && !Array.isArray(doc.model) ? { ...(doc.model as object) } : {};
+  // The config's context was chosen for the config's model. Switching with --model alone keeps it as a ceiling,
+  // lowered to the new model's native context: vLLM refuses a longer one, and phi-2 (2048) is not Mistral (32768).
+  const configured = model.maxModelLen;
+  if (overrides.model !== undefined && overrides.maxModelLen === undefined && overrides.model !== model.id && typeof configured === 'number') {
+    const native = lookupModel(overrides.model)?.nativeContext;
+    if (native !== undefined && configured > native) {
+      model.maxModelLen = native;
+      notes.push(`--model ${overrides.model}: model.maxModelLen ${configured} is above its native context; using ${native} (pass --max-model-len to choose)`);
+    }
+  }
+  if (overrides.model !== undefined) model.id = overrides.model;
+  if (overrides.maxModelLen !== undefined) model.maxModelLen = overrides.maxModelLen;
   return { ...doc, model };
 }
 
@@ -102,7 +120,8 @@ export function loadConfig(file: string, overrides: ConfigOverrides = {}): LoadR
     return { ok: false, problems: [fileProblem(file, 'plain YAML without excessive aliases', (err as Error).message.split('\n')[0])] };
   }
 
-  const result = validateConfig(applyOverrides(raw, overrides));
+  const notes: string[] = [];
+  const result = validateConfig(applyOverrides(raw, overrides, notes));
   if (!result.ok) {
     // A Map, not an object literal: problem paths are user-written keys (`__proto__`, `constructor`).
     const flagFor = new Map<string, string>();
@@ -116,7 +135,7 @@ export function loadConfig(file: string, overrides: ConfigOverrides = {}): LoadR
       }),
     };
   }
-  return { ok: true, config: result.config, configDir: dirname(path) };
+  return { ok: true, config: result.config, configDir: dirname(path), notes };
 }
 
 // ---------------------------------------------------------------- secrets

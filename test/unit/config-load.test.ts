@@ -94,6 +94,17 @@ describe('loadConfig', () => {
     expect(result.config.model).toMatchObject({ id: 'Qwen/Qwen2.5-7B-Instruct', maxModelLen: 8192 });
   });
 
+  it('lowers the config\'s context to a --model\'s native one, and says so; an explicit --max-model-len stays', () => {
+    const phi = loadConfig(EXAMPLE, { model: 'microsoft/phi-2' });
+    if (!phi.ok) throw new Error(formatProblems(phi.problems));
+    expect(phi.config.model).toMatchObject({ id: 'microsoft/phi-2', maxModelLen: 2048 });
+    expect(phi.notes).toEqual(['--model microsoft/phi-2: model.maxModelLen 16384 is above its native context; using 2048 (pass --max-model-len to choose)']);
+    const longer = loadConfig(EXAMPLE, { model: 'qwen2.5-7b-instruct' });
+    expect(longer.ok && { len: longer.config.model.maxModelLen, notes: longer.notes }).toEqual({ len: 16384, notes: [] });
+    const asked = loadConfig(EXAMPLE, { model: 'microsoft/phi-2', maxModelLen: 4096 });
+    expect(asked.ok && { len: asked.config.model.maxModelLen, notes: asked.notes }).toEqual({ len: 4096, notes: [] });
+  });
+
   it('says when a bad value came from the command line', () => {
     expect(problemsText(EXAMPLE, { model: 'nobody/nothing' })).toMatch(/^config error: model\.id: got "nobody\/nothing"; allowed: .* — \(from --model\) unknown model/);
     expect(problemsText(EXAMPLE, { maxModelLen: 0 })).toMatch(/^config error: model\.maxModelLen: got 0; .* — \(from --max-model-len\)/);
