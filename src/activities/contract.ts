@@ -176,6 +176,9 @@ export interface DeployActivities {
   restoreContainerConfig(cfg: DeployConfig, vmid: number, beforeRaw: string): Promise<UndoResult>;
   ensureGpuReleasedFromVm(cfg: DeployConfig): Promise<VmGpuRelease>;
   ensureHostGpuDriver(cfg: DeployConfig): Promise<HostDriverResult>;
+  /** A boot unit that puts the GPU on nvidia and makes its device nodes before pve-guests starts the vLLM CT. */
+  ensureGpuBootUnit(cfg: DeployConfig): Promise<Changed>;
+  removeGpuBootUnit(cfg: DeployConfig): Promise<UndoResult>;
   returnGpuToVm(cfg: DeployConfig, release: VmGpuRelease): Promise<UndoResult>;
   ensureGpuPassthrough(cfg: DeployConfig, vmid: number, majors: HostDriverResult['majors']): Promise<PassthroughResult>;
   ensureContainerRunning(cfg: DeployConfig, vmid: number): Promise<Changed>;

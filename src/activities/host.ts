@@ -4,6 +4,7 @@ import { quote } from '../adapters/quote';
 import type {
   AccessEvidence,
   AdminUserResult,
+  Changed,
   ClaudeCodeResult,
   GpuFact,
   HostDriverResult,
@@ -18,6 +19,40 @@ import { parseDriverVersion, parseLspciDriver, parseProcDevices, shortBdf } from
 export const CLAUDE_CODE_VERSION = '2.1.12';
 const NOUVEAU_BLACKLIST = '/etc/modprobe.d/blacklist-nouveau.conf';
 const NOUVEAU_BLACKLIST_TEXT = 'blacklist nouveau\noptions nouveau modeset=0\n';
+const BOOT_UNIT_NAME = 'pve-vllm-gpu.service';
+const BOOT_UNIT = `/etc/systemd/system/${BOOT_UNIT_NAME}`;
+/** What the boot unit was before a run's first change to it (null: absent), saved on the host for the undo. */
+const BOOT_UNIT_BEFORE = '/root/.pve-vllm-gpu-unit-before.json';
+
+/**
+ * A oneshot unit that puts the GPU back on nvidia at boot and makes /dev/nvidia-uvm, before pve-guests starts the
+ * vLLM CT: the sysfs binding and the modules loaded by ensureHostGpuDriver do not survive a reboot, and an LXC
+ * `optional` bind mount of a node missing at CT start is silently skipped (CUDA then fails with error 999).
+ */
+export function bootUnitText(bdf: string): string {
+  const dev = `/sys/bus/pci/devices/${bdf}`;
+  const bound = `/sys/bus/pci/drivers/nvidia/${bdf}`;
+  return [
+    '[Unit]',
+    `Description=pve-vllm: GPU ${bdf} on nvidia with its device nodes, before guests start`,
+    'After=systemd-modules-load.service',
+    'Before=pve-guests.service',
+    '',
+    '[Service]',
+    'Type=oneshot',
+    'RemainAfterExit=yes',
+    `ExecStart=/bin/sh -c 'echo nvidia > ${dev}/driver_override'`,
+    `ExecStart=/bin/sh -c 'test ! -e ${dev}/driver || test -e ${bound} || echo ${bdf} > ${dev}/driver/unbind'`,
+    'ExecStart=/sbin/modprobe nvidia',
+    `ExecStart=/bin/sh -c 'test -e ${bound} || echo ${bdf} > /sys/bus/pci/drivers/nvidia/bind'`,
+    'ExecStart=/sbin/modprobe nvidia-uvm',
+    'ExecStart=/usr/bin/nvidia-modprobe -u -c=0',
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+    '',
+  ].join('\n');
+}
 
 interface PciEntry { id: string; class: string; vendor: string; device_name?: string; vendor_name?: string }
 
@@ -257,6 +292,43 @@ export function createHostActivities(deps: ActivityDeps) {
       return { changed: true, commit, path };
     },
 
+    async ensureGpuBootUnit(cfg: DeployConfig): Promise<Changed> {
+      const host = h(cfg);
+      const text = bootUnitText(cfg.gpu.pciAddress);
+      const current = await host.read(BOOT_UNIT);
+      const enabled = (await host.run(['systemctl', 'is-enabled', '--quiet', BOOT_UNIT_NAME])).code === 0;
+      if (current === text && enabled) return { changed: false };
+      // This run's first change here saves what was there; a retry keeps the first attempt's copy.
+      if (!thisRunsRecord<BootUnitBefore>(await host.read(BOOT_UNIT_BEFORE))) {
+        await host.write(BOOT_UNIT_BEFORE, runRecord({ unit: current ?? null, enabled } satisfies BootUnitBefore), '0600');
+      }
+      if (current !== text) {
+        await host.write(BOOT_UNIT, text);
+        await host.must(['systemctl', 'daemon-reload']);
+      }
+      await host.must(['systemctl', 'enable', BOOT_UNIT_NAME]);
+      return { changed: true };
+    },
+
+    async removeGpuBootUnit(cfg: DeployConfig): Promise<UndoResult> {
+      const host = h(cfg);
+      const before = thisRunsRecord<BootUnitBefore>(await host.read(BOOT_UNIT_BEFORE));
+      if (!before) return { changed: false, detail: `${BOOT_UNIT_NAME} as before` };
+      if (before.unit === null) {
+        if ((await host.read(BOOT_UNIT)) !== undefined) {
+          await host.must(['systemctl', 'disable', BOOT_UNIT_NAME]);
+          await host.must(['rm', '-f', BOOT_UNIT]);
+          await host.must(['systemctl', 'daemon-reload']);
+        }
+      } else {
+        await host.write(BOOT_UNIT, before.unit);
+        await host.must(['systemctl', 'daemon-reload']);
+        await host.must(['systemctl', before.enabled ? 'enable' : 'disable', BOOT_UNIT_NAME]);
+      }
+      await host.must(['rm', '-f', BOOT_UNIT_BEFORE]);
+      return { changed: true, detail: before.unit === null ? `${BOOT_UNIT_NAME} removed` : `${BOOT_UNIT_NAME} as before` };
+    },
+
     async ensureHostGpuDriver(cfg: DeployConfig): Promise<HostDriverResult> {
       const host = h(cfg);
       const bdf = cfg.gpu.pciAddress;
@@ -330,6 +402,11 @@ type UserBefore =
       keysFileExisted: boolean;
     }
   | { existed: false }; // this run made the user: its undo is 'remove user'
+
+interface BootUnitBefore {
+  unit: string | null;
+  enabled: boolean;
+}
 
 const userBeforePath = (user: string): string => `/root/.pve-vllm-user-${user}-before.json`;
 

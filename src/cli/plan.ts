@@ -37,7 +37,8 @@ export function planCommand(f: PlanFlags, io: Io): number {
     `frontend: ${cfg.decisions.frontend ?? `asked at step 4 too, needed at step 6 (waits up to ${cfg.decisions.timeout})`}`,
   ];
   const changes = [
-    `host: user ${cfg.admin.user}, /etc/sudoers.d/pve-vllm-${cfg.admin.user}, ${cfg.repo.path}, /etc/modprobe.d/blacklist-nouveau.conf, GPU driver vfio-pci -> nvidia`,
+    `host: user ${cfg.admin.user}, /etc/sudoers.d/pve-vllm-${cfg.admin.user}, ${cfg.repo.path}, /etc/modprobe.d/blacklist-nouveau.conf, GPU driver vfio-pci -> nvidia, ` +
+      'pve-vllm-gpu.service (enabled: the GPU back on nvidia with /dev/nvidia-uvm at boot, before pve-guests)',
     `VM ${g.vm.id}: stopped, onboot 0 (undone on failure or cancel)`,
     `CT ${g.vllm.id}: created or reconciled; raw lxc GPU lines, keyctl, AppArmor unconfined (root-only: edited over SSH)`,
     ...(g.comfyui

@@ -286,7 +286,9 @@ export function pkgCommands(world: World, m: Machine): Command[] {
     const [verb = 'list-units', ...unitsRaw] = operands;
     const units = unitsRaw.map((u) => (u.includes('.') ? u : `${u}.service`));
     const r = rt();
-    const exists = (u: string): boolean => u in r.services;
+    // A unit is known once systemd has it: a service the machine runs, or a unit file an admin wrote.
+    const unitFiles = new Set(await m.fs.readdir('/etc/systemd/system').catch(() => [] as string[]));
+    const exists = (u: string): boolean => u in r.services || unitFiles.has(u);
     const quiet = Boolean(flags['--quiet'] || flags['-q']);
     if (verb === 'is-active') {
       const states = units.map((u) => r.services[u] ?? 'inactive');

@@ -21,6 +21,7 @@ import { netCommands } from './cmd-net';
 import { gitCommands } from './cmd-git';
 import { uvCommands } from './cmd-uv';
 import { LabServices } from './services';
+import { rebootHost, type BootReport } from './boot';
 import { generateEd25519, startSshServer } from './ssh-server';
 import { startPveApi } from './pve-api/server';
 
@@ -47,6 +48,8 @@ export interface Lab {
   /** every SSH exec command line the lab received, verbatim (stdin is not kept) */
   commands(): Array<{ seq: number; at: string; user: string; command: string }>;
   armFault(name: FaultName): void;
+  /** Reboots the simulated host (see boot.ts): what a unit or config made persistent comes back, the rest not. */
+  reboot(): Promise<BootReport>;
   /** Stops the lab; its state is saved (with statePath) unless `save: false`, e.g. when a run never started. */
   stop(opts?: { save?: boolean }): Promise<void>;
 }
@@ -167,6 +170,7 @@ export async function startLab(opts: StartLabOptions = {}): Promise<Lab> {
       if (!FAULT_NAMES.includes(name)) throw new Error(`unknown lab fault '${String(name)}'`);
       host.armFault(name);
     },
+    reboot: () => rebootHost(world, host),
     stop: async (stopOpts) => {
       if (stopped) return;
       stopped = true;

@@ -93,8 +93,17 @@ export class LabServices implements ServiceHooks {
     c.logs = [];
     c.gpuMiB = 0;
     const noGpu = c.gpu && !this.world.ctNodeVisible(vmid, 'nvidia0');
-    const plan = noGpu
-      ? { lines: ['Traceback (most recent call last):', 'RuntimeError: No CUDA GPUs are available'], ok: false, usedMiB: 0, maxModelLen: 0, loadAt: 0 }
+    // CUDA needs /dev/nvidia-uvm as well: without it cuInit fails (999) and torch sees no device.
+    const noUvm = c.gpu && !noGpu && !this.world.ctNodeVisible(vmid, 'nvidia-uvm');
+    const plan = noGpu || noUvm
+      ? {
+          lines: [
+            ...(noUvm ? ['UserWarning: CUDA initialization: CUDA unknown error - this may be due to an incorrectly set up environment, e.g. changing env variable CUDA_VISIBLE_DEVICES after program start. Setting the available devices to be zero.'] : []),
+            'Traceback (most recent call last):',
+            'RuntimeError: No CUDA GPUs are available',
+          ],
+          ok: false, usedMiB: 0, maxModelLen: 0, loadAt: 0,
+        }
       : planStartup(args, this.host().takeFault('vllm-oom'));
     void (async () => {
       for (let i = 0; i < plan.lines.length; i++) {

@@ -178,6 +178,9 @@ export function sysProvider(host: LabHost): VirtualProvider {
           write: (c) => { if (op === 'bind') bind(name, c); else if (op === 'unbind') unbind(name, c); },
         };
       }
+      // A bound device's entry in its driver's directory (a symlink to the device in real sysfs).
+      const entry = /^\/sys\/bus\/pci\/drivers\/([a-z_-]+)\/([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7])$/.exec(path);
+      if (entry) return host.pci(entry[2] ?? '')?.driver === entry[1] ? { read: () => '', symlink: `../../../../devices/pci0000:00/${entry[2] ?? ''}` } : undefined;
       const viaDev = /^\/sys\/bus\/pci\/devices\/([0-9a-f:.]+)\/driver\/(bind|unbind)$/.exec(path);
       if (viaDev) {
         const dev = host.pci(viaDev[1] ?? '');

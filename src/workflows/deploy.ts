@@ -92,6 +92,8 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
   if (repurposeRule) ctx.repurposeAddress = repurposedEndpoint(cfg) !== undefined;
   // And: step 6 takes ComfyUI's GPU away even when it is not the frontend, as the design's step 6 says.
   const comfyGpuOut = patched('comfyui-gpu-out');
+  // And: the GPU's binding is made to survive a reboot by a boot unit, written beside the image pull.
+  const bootUnit = patched('gpu-boot-unit');
 
   // ---- decisions: an Update (validated synchronously) or a Signal (checked the same way, recorded if refused)
   const refresh = () => (p.pending = pendingDecisions(ctx, wfId));
@@ -415,7 +417,7 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
     await counted(go('ensureNvidiaToolkit', `Install NVIDIA Container Toolkit (no-cgroups) in CT ${ctId}`, [cfg, ctId]));
     const [, frontends] = await join(
       lane(() => counted(go('ensureImagePulled', `Pull ${cfg.vllm.image} in CT ${ctId}`, [cfg, ctId], LONG))),
-      lane(() => reconfigureFrontends()),
+      lane(async () => (await join(lane(() => reconfigureFrontends()), lane(gpuBootUnit)))[0]),
     );
     // vLLM starts after the frontends: ComfyUI has let go of the GPU by then.
     let serving = await startVllm(ctId, launch);
@@ -467,6 +469,14 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
       frontendNote = `; ComfyUI: ${r.detail}`;
     }
     return chosen;
+  }
+
+  /** Step 5's GPU binding made to survive a reboot (nothing waits for it, so it runs beside the image pull). */
+  async function gpuBootUnit(): Promise<void> {
+    if (!bootUnit) return;
+    // Registered first: it removes only what this run's first change saved (a no-op otherwise).
+    saga.add('remove the GPU boot unit', () => undoCounted(call('removeGpuBootUnit', 'Remove pve-vllm-gpu.service, or put back the one there was', [cfg], UNDO)));
+    await counted(go('ensureGpuBootUnit', `Keep GPU ${gpu} on nvidia across reboots: pve-vllm-gpu.service, before pve-guests`, [cfg]));
   }
 
   async function startVllm(ctId: number, launch: VllmLaunch) {

@@ -21,7 +21,8 @@ export const STEP_DEPENDENCIES: Record<string, readonly string[]> = {
   verifyGpuInContainer: ['ensureNvidiaUserspace'],
   ensureDocker: ['verifyGpuInContainer'], // policy: checkpoint 3 first; one dpkg lock
   ensureNvidiaToolkit: ['ensureDocker'],
-  ensureImagePulled: ['ensureNvidiaToolkit'], // the toolkit restarts dockerd, which would kill a pull
+  ensureImagePulled: ['ensureNvidiaToolkit'],
+  ensureGpuBootUnit: ['ensureHostGpuDriver'], // beside the pull: nothing waits for it // the toolkit restarts dockerd, which would kill a pull
   // 6: the frontends need only the frontend answer (given after the assessment)
   readGuestConfig: ['assessOpenwebui'],
   ensureComfyuiOnVllm: ['readGuestConfig'],

@@ -74,6 +74,20 @@ describe('activities are idempotent against the lab', () => {
     expect({ config: after?.config, lxc: after?.lxc, status: after?.status }).toEqual({ config: before?.config, lxc: before?.lxc, status: before?.status });
   });
 
+  it('ensureGpuBootUnit writes and enables its unit once; removeGpuBootUnit takes away only what its run made', async () => {
+    const run = new MockActivityEnvironment({ workflowExecution: { workflowId: 'unit', runId: 'r1' } });
+    expect(await run.run(acts.ensureGpuBootUnit, cfg)).toEqual({ changed: true });
+    const journalAfterFirst = lab.journal().length;
+    expect(await run.run(acts.ensureGpuBootUnit, cfg)).toEqual({ changed: false });
+    expect(lab.journal().length).toBe(journalAfterFirst);
+    expect((await sh(lab, 'systemctl is-enabled pve-vllm-gpu.service')).stdout).toBe('enabled\n');
+    const other = new MockActivityEnvironment({ workflowExecution: { workflowId: 'unit', runId: 'r2' } });
+    expect(await other.run(acts.removeGpuBootUnit, cfg)).toEqual({ changed: false, detail: 'pve-vllm-gpu.service as before' });
+    expect(await run.run(acts.removeGpuBootUnit, cfg)).toEqual({ changed: true, detail: 'pve-vllm-gpu.service removed' });
+    expect(await sh(lab, 'ls /etc/systemd/system /root | grep -c pve-vllm-gpu')).toMatchObject({ stdout: '0\n' });
+    expect(await run.run(acts.removeGpuBootUnit, cfg)).toEqual({ changed: false, detail: 'pve-vllm-gpu.service as before' });
+  });
+
   it('ensureRepoCloned clones at the pinned ref once', async () => {
     const first = (await env.run(acts.ensureRepoCloned, cfg)) as { changed: boolean; commit: string };
     expect(first.changed).toBe(true);

@@ -169,3 +169,34 @@ describe('lab host over SSH', () => {
     expect(lab.handshakes()).toBeGreaterThan(5);
   });
 });
+
+describe('lab host reboot', () => {
+  it('forgets what sysfs and modprobe did by hand, honours modprobe.d and onboot, and runs enabled oneshot units', async () => {
+    const own = await startLab({ timeScale: 0.01 });
+    try {
+      // By hand, as a deploy does: VM 151 off for good, the card on nvidia with nvidia-uvm. No blacklist yet.
+      expect((await sh(own, 'qm shutdown 151 && qm set 151 --onboot 0 >/dev/null && echo 0000:01:00.0 > /sys/bus/pci/drivers/vfio-pci/unbind && echo nvidia > /sys/bus/pci/devices/0000:01:00.0/driver_override && modprobe -r nouveau && modprobe nvidia-uvm && lspci -k -s 01:00.0 | grep -c "in use: nvidia"')).stdout).toBe('1\n');
+      let boot = await own.reboot();
+      expect(boot).toEqual({ units: {}, started: [116, 118], failed: [] });
+      // nouveau is not blacklisted: it takes the card at boot, and nothing of the hand work is left.
+      expect(await sh(own, 'lspci -k -s 01:00.0 | grep "in use"; cat /sys/bus/pci/devices/0000:01:00.0/driver_override; lsmod | grep -c ^nvidia')).toMatchObject({ stdout: '\tKernel driver in use: nouveau\n(null)\n0\n' });
+      // A blacklist the initramfs does not have yet changes nothing; after update-initramfs the installed nvidia driver binds, without uvm.
+      expect((await sh(own, "printf 'blacklist nouveau\\n' > /etc/modprobe.d/blacklist-nouveau.conf")).code).toBe(0);
+      await own.reboot();
+      expect((await sh(own, 'lspci -k -s 01:00.0 | grep "in use"')).stdout).toBe('\tKernel driver in use: nouveau\n');
+      expect((await sh(own, 'update-initramfs -u')).code).toBe(0);
+      await own.reboot();
+      expect(await sh(own, 'lspci -k -s 01:00.0 | grep "in use"; test -e /dev/nvidia-uvm; echo $?')).toMatchObject({ stdout: '\tKernel driver in use: nvidia\n1\n' });
+      // An enabled oneshot unit runs before the guests start; a program named without its absolute path fails it.
+      const unit = (exec: string) => `[Unit]\nDescription=t\n\n[Service]\nType=oneshot\nExecStart=${exec}\n\n[Install]\nWantedBy=multi-user.target\n`;
+      expect((await sh(own, 'cat > /etc/systemd/system/uvm.service && systemctl enable uvm.service', unit('/sbin/modprobe nvidia-uvm'))).code).toBe(0);
+      expect((await sh(own, 'cat > /etc/systemd/system/bad.service && systemctl enable bad', unit('modprobe nvidia-uvm'))).code).toBe(0);
+      boot = await own.reboot();
+      expect(boot.units).toEqual({ 'bad.service': 'failed', 'uvm.service': 'active' });
+      expect(own.journal().filter((e) => e.op === 'boot.unit-failed').map((e) => e.detail)).toContain('bad.service: Failed to locate executable modprobe');
+      expect((await sh(own, 'test -e /dev/nvidia-uvm && systemctl is-active uvm')).stdout).toBe('active\n');
+    } finally {
+      await own.stop();
+    }
+  });
+});

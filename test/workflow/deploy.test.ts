@@ -97,6 +97,8 @@ describe('deploy on the lab', () => {
       expect(passed(progress)).toEqual([1, 2, 3, 4, 5, 6].filter((n) => n < failedAt));
       expect(progress.compensations.filter((c) => c.outcome === 'failed')).toEqual([]);
       expect(progress.compensations.map((c) => c.name)).toContain('give GPU 0000:01:00.0 back to VM 151');
+      if (failedAt > 3) expect(progress.compensations.find((c) => c.name === 'remove the GPU boot unit')).toMatchObject({ outcome: 'done', detail: 'pve-vllm-gpu.service removed' });
+      expect((await sh(lab, 'ls /etc/systemd/system /root')).stdout).not.toMatch(/pve-vllm-gpu/);
       if (fault === 'frontend-unreachable') {
         // ComfyUI got its GPU lines back and was restarted by its own undo: it lets go of the card before the
         // unbind, and runs again once VM 151 holds it.
@@ -278,6 +280,31 @@ describe('deploy on the lab', () => {
       expect((await sh(second.lab, 'pct exec 117 -- ls /dev')).stdout).toMatch(/nvidia0/);
     } finally {
       await second.lab.stop();
+    }
+  });
+
+  it.each([
+    ['a host', ''],
+    ['a host whose vfio-pci claims the card at boot', "echo 'options vfio-pci ids=10de:2705,10de:22bb' > /etc/modprobe.d/vfio.conf"],
+  ])('survives a reboot of %s: the GPU is back on nvidia with its nodes before CT 117 starts, and vLLM serves', async (_, setup) => {
+    const labState = setup ? (await preparedLab(setup)).statePath : undefined;
+    const { progress, lab } = await runDeploy({ labState, decide: { openwebui: 'keep', frontend: 'openwebui' } });
+    try {
+      expect(progress.status).toBe('completed');
+      const boot = await lab.reboot();
+      expect({ units: boot.units, why: lab.journal().filter((e) => e.op === 'boot.unit-failed').map((e) => e.detail) }).toEqual({ units: { 'pve-vllm-gpu.service': 'active' }, why: [] });
+      expect(boot.started).toEqual(expect.arrayContaining([116, 117, 118]));
+      expect(boot.started).not.toContain(151);
+      const seen = await sh(lab, 'pct exec 117 -- nvidia-smi -L && pct exec 117 -- test -e /dev/nvidia-uvm && echo uvm');
+      expect(seen).toMatchObject({ code: 0, stdout: expect.stringMatching(/^GPU 0: NVIDIA GeForce RTX 4070 Ti SUPER.*\nuvm\n$/s) });
+      let health = 0;
+      for (let i = 0; i < 100 && health !== 200; i++) {
+        health = await fetch(`${lab.endpoints.vllm}/health`).then((r) => r.status, () => 0);
+        if (health !== 200) await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(health).toBe(200);
+    } finally {
+      await lab.stop();
     }
   });
 
