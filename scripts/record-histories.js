@@ -25,6 +25,8 @@ const SCENARIOS = [
   // Recorded with undos registered before the GPU moves, the admin user's own undo and the OpenWebUI key check.
   { name: 'frontend-unreachable-compensated-v2', decide: { openwebui: 'keep', frontend: 'both' }, faults: ['frontend-unreachable'] },
   { name: 'cancelled-during-release', decide: { openwebui: 'keep', frontend: 'openwebui' }, cancelWhilePending: 'ensureGpuReleasedFromVm', timeScale: 0.5 },
+  // Recorded with ComfyUI's GPU taken when it is not the frontend, and the GPU boot unit.
+  { name: 'vllm-oom-openwebui-v3', decide: { openwebui: 'keep', frontend: 'openwebui' }, faults: ['vllm-oom'] },
 ];
 
 async function main() {
