@@ -207,6 +207,7 @@ export function composeFile(cfg: DeployConfig, l: VllmLaunch): string {
     '--max-model-len', String(l.maxModelLen),
     '--gpu-memory-utilization', String(l.gpuMemoryUtilization),
     ...(l.quantization ? ['--quantization', l.quantization] : []),
+    ...(l.kvCacheDtype ? ['--kv-cache-dtype', l.kvCacheDtype] : []),
     ...(l.cpuOffloadGb > 0 ? ['--cpu-offload-gb', String(l.cpuOffloadGb)] : []),
     '--host', '0.0.0.0',
     '--port', String(cfg.vllm.port),

@@ -118,6 +118,8 @@ export interface VllmLaunch {
   gpuMemoryUtilization: number;
   cpuOffloadGb: number;
   quantization?: string;
+  /** `--kv-cache-dtype`, when not the model's own dtype */
+  kvCacheDtype?: string;
 }
 
 export interface ServingEvidence {

@@ -68,7 +68,8 @@ export function planCommand(f: PlanFlags, io: Io): number {
       w('\nNearest configurations that fit:');
       renderAlternatives(alternatives).forEach((s) => w(`  ${s}`));
     } else {
-      w(`\nvLLM flags: --max-model-len ${pre.launch.maxModelLen} --gpu-memory-utilization ${pre.launch.gpuMemoryUtilization}${pre.launch.quantization ? ` --quantization ${pre.launch.quantization}` : ''}`);
+      const l = pre.launch;
+      w(`\nvLLM flags: --max-model-len ${l.maxModelLen} --gpu-memory-utilization ${l.gpuMemoryUtilization}${l.quantization ? ` --quantization ${l.quantization}` : ''}${l.kvCacheDtype ? ` --kv-cache-dtype ${l.kvCacheDtype}` : ''}${l.cpuOffloadGb > 0 ? ` --cpu-offload-gb ${l.cpuOffloadGb}` : ''}`);
     }
   }
   return pre.ok ? EXIT_OK : EXIT_BAD_INPUT;

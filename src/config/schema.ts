@@ -127,6 +127,10 @@ const model = z.strictObject({
   maxModelLen: maxModelLen.optional(),
   gpuMemoryUtilization: gpuMemoryUtilization.default(0.9),
   cpuOffloadGb: cpuOffloadGb.default(0),
+  /** `--quantization fp8`: a 16-bit checkpoint quantized to FP8 as it loads (a quantized checkpoint is what it is). */
+  quantization: field(z.enum(['fp8']), 'fp8 (online FP8 of a 16-bit checkpoint), or leave out to load the checkpoint as it is').optional(),
+  /** `--kv-cache-dtype`: fp8 halves the KV cache per token. */
+  kvCacheDtype: field(z.enum(['auto', 'fp8']), 'auto (the model\'s dtype) or fp8 (half the KV cache per token)').default('auto'),
   /** Lets the run lower max-model-len to what fits instead of failing. */
   allowContextReduction: field(z.boolean(), 'true or false').default(true),
   spec: modelSpecSchema.optional(),

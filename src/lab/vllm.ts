@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DockerContainer } from './state';
 
-interface ModelSpec { weightsGiB: number; kvKiB: number; maxPos: number; quant?: string; arch: string }
+interface ModelSpec { weightsGiB: number; kvKiB: number; maxPos: number; quant?: string; arch: string; fp8GiB: number }
 
 /** Architecture facts of the models the design and the sizing catalog name (HF config.json values). */
 interface Arch { id: string; arch: string; layers: number; kvHeads: number; headDim: number; params: number; maxPos: number; vocab: number; hidden: number; tied: boolean; awq?: string[]; gptq?: string[] }
@@ -40,9 +40,11 @@ function lookupModel(model: string): ModelSpec | undefined {
     const kvKiB = (2 * a.layers * a.kvHeads * a.headDim * 2) / 1024;
     const embed = a.vocab * a.hidden * (a.tied ? 1 : 2);
     const quantGiB = ((a.params - embed) * 0.5 * 1.03 + embed * 2) / GIB;
-    if (a.id.toLowerCase() === want) return { weightsGiB: (a.params * 2) / GIB, kvKiB, maxPos: a.maxPos, arch: a.arch };
-    if (a.awq?.some((r) => r.toLowerCase() === want)) return { weightsGiB: quantGiB, kvKiB, maxPos: a.maxPos, quant: 'awq', arch: a.arch };
-    if (a.gptq?.some((r) => r.toLowerCase() === want)) return { weightsGiB: quantGiB, kvKiB, maxPos: a.maxPos, quant: 'gptq', arch: a.arch };
+    // --quantization fp8 on a 16-bit checkpoint: linears at one byte per parameter, embeddings stay 16-bit.
+    const fp8GiB = ((a.params - embed) * 1.0 + embed * 2) / GIB;
+    if (a.id.toLowerCase() === want) return { weightsGiB: (a.params * 2) / GIB, kvKiB, maxPos: a.maxPos, arch: a.arch, fp8GiB };
+    if (a.awq?.some((r) => r.toLowerCase() === want)) return { weightsGiB: quantGiB, kvKiB, maxPos: a.maxPos, quant: 'awq', arch: a.arch, fp8GiB };
+    if (a.gptq?.some((r) => r.toLowerCase() === want)) return { weightsGiB: quantGiB, kvKiB, maxPos: a.maxPos, quant: 'gptq', arch: a.arch, fp8GiB };
   }
   return undefined;
 }
@@ -58,6 +60,8 @@ export interface VllmArgs {
   apiKey?: string;
   port: number;
   cpuOffloadGb: number;
+  quantization?: string;
+  kvCacheDtype: string;
 }
 
 /** Read the engine args from the container command (after the image's entrypoint) and env. */
@@ -78,7 +82,10 @@ export function parseVllmArgs(c: DockerContainer): VllmArgs {
     gpuMemoryUtilization: Number(get('--gpu-memory-utilization') ?? '0.9'),
     port: Number(get('--port') ?? '8000'),
     cpuOffloadGb: Number(get('--cpu-offload-gb') ?? '0'),
+    kvCacheDtype: get('--kv-cache-dtype') ?? 'auto',
   };
+  const q = get('--quantization') ?? get('-q');
+  if (q !== undefined) args.quantization = q;
   const ml = get('--max-model-len');
   if (ml !== undefined) args.maxModelLen = Number(ml);
   const key = get('--api-key') ?? c.env.VLLM_API_KEY;
@@ -106,9 +113,20 @@ export function planStartup(a: VllmArgs, oomFault: boolean): StartupPlan {
   // Like vLLM 0.6.x, the `args: Namespace(...)` line carries --api-key in clear text: whoever keeps these logs
   // (errors, workflow history) must redact them, exactly as on a real host.
   const I = (src: string, msg: string): string => `INFO ${stamp()} ${src}] ${msg}`;
-  const lines = [I('api_server.py:585', 'vLLM API server version 0.6.4.post1'), I('api_server.py:586', `args: Namespace(host=None, port=${a.port}, model='${a.model}', served_model_name=['${a.servedName}'], max_model_len=${a.maxModelLen ?? 'None'}, gpu_memory_utilization=${a.gpuMemoryUtilization}, cpu_offload_gb=${a.cpuOffloadGb}, api_key=${a.apiKey ? `'${a.apiKey}'` : 'None'})`)];
-  const spec = lookupModel(a.model);
+  const lines = [I('api_server.py:585', 'vLLM API server version 0.6.4.post1'), I('api_server.py:586', `args: Namespace(host=None, port=${a.port}, model='${a.model}', served_model_name=['${a.servedName}'], max_model_len=${a.maxModelLen ?? 'None'}, gpu_memory_utilization=${a.gpuMemoryUtilization}, kv_cache_dtype='${a.kvCacheDtype}', quantization=${a.quantization ? `'${a.quantization}'` : 'None'}, cpu_offload_gb=${a.cpuOffloadGb}, api_key=${a.apiKey ? `'${a.apiKey}'` : 'None'})`)];
+  const found = lookupModel(a.model);
   const fail = (...err: string[]): StartupPlan => ({ lines: [...lines, 'Traceback (most recent call last):', ...err], ok: false, usedMiB: 0, maxModelLen: 0, loadAt: lines.length });
+  if (!['auto', 'fp8', 'fp8_e4m3', 'fp8_e5m2'].includes(a.kvCacheDtype)) {
+    return { lines: [`api_server.py: error: argument --kv-cache-dtype: invalid choice: '${a.kvCacheDtype}' (choose from 'auto', 'fp8', 'fp8_e5m2', 'fp8_e4m3')`], ok: false, usedMiB: 0, maxModelLen: 0, loadAt: 0 };
+  }
+  const spec = found && a.quantization === 'fp8' && !found.quant ? { ...found, weightsGiB: found.fp8GiB, quant: 'fp8' } : found;
+  if (spec && a.kvCacheDtype !== 'auto') {
+    spec.kvKiB /= 2;
+    lines.push(I('config.py:653', 'Using fp8 data type to store kv cache. It reduces the GPU memory footprint and boosts the performance. Meanwhile, it may cause accuracy drop without a proper scaling factor'));
+  }
+  if (found?.quant && a.quantization && a.quantization !== found.quant && !(found.quant === 'awq' && a.quantization === 'awq_marlin')) {
+    return fail(`ValueError: Quantization method specified in the model config (${found.quant}) does not match the quantization method specified in the \`quantization\` argument (${a.quantization}).`);
+  }
   if (!spec) {
     return fail(`OSError: ${a.model} is not a local folder and is not a valid model identifier listed on 'https://huggingface.co/models'`, "If this is a private repository, make sure to pass a token having permission to this repo either by logging in with `huggingface-cli login` or by passing `token=<your_token>`");
   }
@@ -117,7 +135,7 @@ export function planStartup(a: VllmArgs, oomFault: boolean): StartupPlan {
     return fail(`ValueError: User-specified max_model_len (${maxLen}) is greater than the derived max_model_len (max_position_embeddings=${spec.maxPos} or model_max_length=None in model's config.json). This may lead to incorrect model outputs or CUDA errors. To allow overriding this maximum, set the env var VLLM_ALLOW_LONG_MAX_MODEL_LEN=1`);
   }
   if (spec.quant === 'awq') lines.push(I('awq_marlin.py:109', 'The model is convertible to awq_marlin during runtime. Using awq_marlin kernel.'));
-  lines.push(I('llm_engine.py:249', `Initializing an LLM engine (v0.6.4.post1) with config: model='${a.model}', tokenizer='${a.model}', max_seq_len=${maxLen}, quantization=${spec.quant === 'awq' ? 'awq_marlin' : 'None'}, served_model_name=${a.servedName}`));
+  lines.push(I('llm_engine.py:249', `Initializing an LLM engine (v0.6.4.post1) with config: model='${a.model}', tokenizer='${a.model}', max_seq_len=${maxLen}, quantization=${spec.quant === 'awq' ? 'awq_marlin' : spec.quant === 'fp8' ? 'fp8' : 'None'}, served_model_name=${a.servedName}`));
   lines.push(I('selector.py:135', 'Using Flash Attention backend.'), I('model_runner.py:1072', `Starting to load model ${a.model}...`), I('weight_utils.py:243', "Using model weights format ['*.safetensors']"));
   const loadAt = lines.length;
   const weightsOnGpu = Math.max(0, spec.weightsGiB - a.cpuOffloadGb);

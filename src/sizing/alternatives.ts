@@ -29,6 +29,22 @@ function atUsefulContext(input: FitInput, minContext: number): FitResult | undef
   return usable(reduced) ? reduced : undefined;
 }
 
+/**
+ * How a user asks pve-vllm for a change: its own flags where it has them (`--model`, `--max-model-len`), config
+ * keys for the rest. `onlineFp8`: FP8 of a 16-bit checkpoint, which only `model.quantization: fp8` asks for.
+ */
+export function howToAsk(change: Alternative['change'], onlineFp8 = false): string {
+  const flags = [change.model ? `--model ${change.model}` : '', change.maxModelLen !== undefined ? `--max-model-len ${change.maxModelLen}` : ''].filter(Boolean);
+  const keys = [
+    change.gpuMemoryUtilization !== undefined ? `model.gpuMemoryUtilization: ${change.gpuMemoryUtilization.toFixed(2)}` : '',
+    change.kvCacheDtype ? `model.kvCacheDtype: ${change.kvCacheDtype}` : '',
+    onlineFp8 ? 'model.quantization: fp8' : '',
+    change.cpuOffloadGb !== undefined ? `model.cpuOffloadGb: ${change.cpuOffloadGb}` : '',
+  ].filter(Boolean);
+  if (keys.length === 0) return flags.join(' ');
+  return `${flags.length ? `${flags.join(' ')} with ` : ''}${keys.join(', ')} in the config`;
+}
+
 export function suggestAlternatives(input: FitInput): Alternative[] {
   const base = assessFit(input);
   if (base.verdict === 'fits') return [];
@@ -43,26 +59,26 @@ export function suggestAlternatives(input: FitInput): Alternative[] {
     // 0. Quantized weights with CPU offload are refused; the same model without offload may fit.
     if ((input.cpuOffloadGb ?? 0) > 0 && base.quantization !== 'fp16' && base.quantization !== 'bf16') {
       const result = atUsefulContext({ ...input, cpuOffloadGb: 0 }, MIN_USEFUL_CONTEXT);
-      if (result) out.push({ kind: 'no-cpu-offload', summary: `--cpu-offload-gb 0 --max-model-len ${result.maxModelLen}`, change: { cpuOffloadGb: 0, maxModelLen: result.maxModelLen }, result });
+      if (result) out.push({ kind: 'no-cpu-offload', summary: howToAsk({ cpuOffloadGb: 0, maxModelLen: result.maxModelLen }), change: { cpuOffloadGb: 0, maxModelLen: result.maxModelLen }, result });
     }
     // 1. Same model, shorter context (at the asked utilisation, then at the suggested one).
     const shorter = base.largestMaxModelLen;
     if (shorter !== null && shorter < asked) {
       const result = same({ maxModelLen: shorter });
-      if (usable(result)) out.push({ kind: 'shorter-context', summary: `--max-model-len ${shorter}`, change: { maxModelLen: shorter }, result });
+      if (usable(result)) out.push({ kind: 'shorter-context', summary: howToAsk({ maxModelLen: shorter }), change: { maxModelLen: shorter }, result });
     }
     // 2. Same context, more of the GPU.
     const su = base.suggestedGpuMemoryUtilization;
     if (su !== u && su <= MAX_SUGGESTED_UTILIZATION) {
       const result = same({ gpuMemoryUtilization: su });
       if (usable(result) && result.maxModelLen === asked) {
-        out.push({ kind: 'utilization', summary: `--gpu-memory-utilization ${su.toFixed(2)}`, change: { gpuMemoryUtilization: su }, result });
+        out.push({ kind: 'utilization', summary: howToAsk({ gpuMemoryUtilization: su }), change: { gpuMemoryUtilization: su }, result });
       }
     }
     // 3. FP8 KV cache halves the per-token cost.
     if ((input.kvCacheDtype ?? 'auto') === 'auto' && base.verdict !== 'unsupported') {
       const result = same({ kvCacheDtype: 'fp8' });
-      if (usable(result)) out.push({ kind: 'kv-cache-fp8', summary: `--kv-cache-dtype fp8 (max_model_len ${asked})`, change: { kvCacheDtype: 'fp8' }, result });
+      if (usable(result)) out.push({ kind: 'kv-cache-fp8', summary: `${howToAsk({ kvCacheDtype: 'fp8' })} (max_model_len ${asked})`, change: { kvCacheDtype: 'fp8' }, result });
     }
   }
 
@@ -74,8 +90,8 @@ export function suggestAlternatives(input: FitInput): Alternative[] {
       const offload = v.quantization === undefined ? input.cpuOffloadGb : 0; // offload only works with 16-bit weights
       const result = atUsefulContext({ ...input, model: v.model, quantization: v.quantization, cpuOffloadGb: offload, maxModelLen: Math.min(asked, family.nativeContext) }, MIN_USEFUL_CONTEXT);
       if (!result) continue;
-      const flags = `${v.quantization === 'fp8' && !(family.checkpoints ?? []).some((c) => c.repo === v.model) ? ' --quantization fp8' : ''} --max-model-len ${result.maxModelLen}`;
-      out.push({ kind: 'quantization', summary: `--model ${v.model}${flags} (${result.quantization})`, change: { model: v.model, quantization: v.quantization, maxModelLen: result.maxModelLen }, result });
+      const online = v.quantization === 'fp8' && !(family.checkpoints ?? []).some((c) => c.repo === v.model);
+      out.push({ kind: 'quantization', summary: `${howToAsk({ model: v.model, maxModelLen: result.maxModelLen }, online)} (${result.quantization})`, change: { model: v.model, quantization: v.quantization, maxModelLen: result.maxModelLen }, result });
     }
   }
 
@@ -87,7 +103,7 @@ export function suggestAlternatives(input: FitInput): Alternative[] {
     // Beyond half the weights every token waits mostly on PCIe: not a configuration worth offering.
     const offloaded = result.weightBytes - result.weightBytesOnGpu;
     if (usable(result) && offloaded >= offloadGb * GiB && offloaded <= result.weightBytes / 2) {
-      out.push({ kind: 'cpu-offload', summary: `--cpu-offload-gb ${offloadGb} (weights cross PCIe every token: slow)`, change: { cpuOffloadGb: offloadGb }, result });
+      out.push({ kind: 'cpu-offload', summary: `${howToAsk({ cpuOffloadGb: offloadGb })} (weights cross PCIe every token: slow)`, change: { cpuOffloadGb: offloadGb }, result });
     }
   }
 
@@ -98,7 +114,8 @@ export function suggestAlternatives(input: FitInput): Alternative[] {
     for (const v of variantsOf(other)) {
       const result = atUsefulContext({ ...input, model: v.model, quantization: v.quantization, maxModelLen: Math.min(asked || other.nativeContext, other.nativeContext), cpuOffloadGb: 0 }, MIN_USEFUL_CONTEXT);
       if (!result) continue;
-      others.push({ kind: 'model', summary: `--model ${v.model} --max-model-len ${result.maxModelLen} (${result.quantization}, ${result.verdict})`, change: { model: v.model, quantization: v.quantization, maxModelLen: result.maxModelLen }, result });
+      const online = v.quantization === 'fp8' && !(other.checkpoints ?? []).some((c) => c.repo === v.model);
+      others.push({ kind: 'model', summary: `${howToAsk({ model: v.model, maxModelLen: result.maxModelLen }, online)} (${result.quantization}, ${result.verdict})`, change: { model: v.model, quantization: v.quantization, maxModelLen: result.maxModelLen }, result });
       break; // the first usable variant is the smallest footprint this family offers
     }
   }

@@ -47,14 +47,14 @@ function withRetry(estimate: number, base: string, asked: number | undefined): O
     // A context that short cannot hold a chat: no shorter context is the remedy, less model is.
     return {
       explanation: `${base} At most about ${estimate} tokens fit${asked ? ` (asked ${asked})` : ''}, under the ${MIN_MAX_MODEL_LEN} we deploy at least.`,
-      remedy: 'Raise --gpu-memory-utilization, use --kv-cache-dtype fp8, or a smaller/quantized model (`pve-vllm plan` lists the ones that fit).',
+      remedy: 'Raise model.gpuMemoryUtilization, set model.kvCacheDtype: fp8, or use a smaller/quantized model (`pve-vllm plan` lists the ones that fit).',
       estimatedMaxLen: estimate,
       retryable: false,
     };
   }
   return {
     explanation: `${base} At most about ${estimate} tokens fit${asked ? ` (asked ${asked})` : ''}.`,
-    remedy: `Lower --max-model-len to ${suggested} or less, or raise --gpu-memory-utilization, or use --kv-cache-dtype fp8 or a smaller/quantized model.`,
+    remedy: `Lower --max-model-len to ${suggested} or less, or raise model.gpuMemoryUtilization, or set model.kvCacheDtype: fp8, or use a smaller/quantized model.`,
     estimatedMaxLen: estimate,
     suggestedMaxModelLen: suggested,
     retryable: suggested >= 1,
@@ -126,7 +126,7 @@ const RULES: readonly Rule[] = [
       const fits = Math.floor((free / total - 0.01) * 100) / 100;
       return {
         explanation: `Another process holds VRAM: only ${free} of ${total} GiB was free at start-up, but gpu_memory_utilization ${m[3]} asks for ${m[4]} GiB.`,
-        remedy: `Stop what holds the GPU (nvidia-smi lists it; e.g. ComfyUI or a VM still using the card) or lower --gpu-memory-utilization to ${fits > 0 ? fits.toFixed(2) : 'a value that fits'} or less.`,
+        remedy: `Stop what holds the GPU (nvidia-smi lists it; e.g. ComfyUI or a VM still using the card) or lower model.gpuMemoryUtilization to ${fits > 0 ? fits.toFixed(2) : 'a value that fits'} or less.`,
         retryable: false,
       };
     },
@@ -156,7 +156,7 @@ const RULES: readonly Rule[] = [
     patterns: [/No available memory for the cache blocks/i],
     diagnose: () => ({
       explanation: 'The weights and activation peak use the whole gpu_memory_utilization budget: nothing is left for the KV cache. The model is too large for this GPU at this setting (a mixture of experts loads all its experts).',
-      remedy: 'Use a smaller or 4-bit quantized model (pve-vllm plan lists ones that fit), or raise --gpu-memory-utilization if other tenants leave room.',
+      remedy: 'Use a smaller or 4-bit quantized model (pve-vllm plan lists ones that fit), or raise model.gpuMemoryUtilization if other tenants leave room.',
       retryable: false,
     }),
   },
@@ -165,7 +165,7 @@ const RULES: readonly Rule[] = [
     patterns: [/(?:torch\.(?:cuda\.)?)?OutOfMemoryError: CUDA out of memory\.(?: Tried to allocate ([\d.]+ [KMG]iB))?/i, /CUDA out of memory\.?(?: Tried to allocate ([\d.]+ [KMG]iB))?/i, /CUDA error: out of memory/i],
     diagnose: (m) => ({
       explanation: `CUDA ran out of memory${m[1] ? ` allocating ${m[1]}` : ''} during start-up (activation peak or CUDA graph capture, outside what vLLM profiled).`,
-      remedy: 'Lower --gpu-memory-utilization by 0.03-0.05 to leave headroom, lower --max-model-len, or add --enforce-eager to skip CUDA graphs; if the weights themselves do not fit, use a smaller or quantized model.',
+      remedy: 'Lower model.gpuMemoryUtilization by 0.03-0.05 to leave headroom, or lower --max-model-len; if the weights themselves do not fit, use a smaller or quantized model.',
       retryable: false,
     }),
   },

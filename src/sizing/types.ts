@@ -133,7 +133,7 @@ export type AlternativeKind = 'no-cpu-offload' | 'shorter-context' | 'utilizatio
 
 export interface Alternative {
   kind: AlternativeKind;
-  /** One line, e.g. "--max-model-len 13312". */
+  /** One line in pve-vllm's terms, e.g. "--max-model-len 13312" or "model.kvCacheDtype: fp8 in the config". */
   summary: string;
   /** The input changes that make it fit (merge over the original input). */
   change: Partial<Pick<FitInput, 'maxModelLen' | 'gpuMemoryUtilization' | 'kvCacheDtype' | 'quantization' | 'cpuOffloadGb'>> & { model?: string };

@@ -29,6 +29,8 @@ export function fitInput(cfg: DeployConfig, maxModelLen?: number): FitInput {
     gpuMemoryUtilization: cfg.model.gpuMemoryUtilization,
     maxModelLen: maxModelLen ?? cfg.model.maxModelLen,
     cpuOffloadGb: cfg.model.cpuOffloadGb,
+    ...(cfg.model.quantization ? { quantization: cfg.model.quantization } : {}),
+    kvCacheDtype: cfg.model.kvCacheDtype,
     hostMemoryMiB: cfg.guests.vllm.memoryMiB,
     customModels: cfg.model.spec ? [cfg.model.spec as unknown as ModelSpec] : [],
   };
@@ -62,6 +64,7 @@ export function preflightModel(cfg: DeployConfig): Preflight {
       gpuMemoryUtilization: fit.gpuMemoryUtilization,
       cpuOffloadGb: fit.cpuOffloadGb,
       ...(q === 'awq' || q === 'gptq' || q === 'fp8' ? { quantization: q } : {}),
+      ...(cfg.model.kvCacheDtype === 'fp8' ? { kvCacheDtype: 'fp8' } : {}),
     },
   };
 }

@@ -78,7 +78,7 @@ describe('details parsed out of the messages', () => {
   it('free memory: names the numbers and a utilisation that fits', () => {
     const d = primaryVllmFailure(read('insufficient-free-memory.log'));
     expect(d?.explanation).toMatch(/only 9\.87 of 15\.99 GiB was free.*0\.9 asks for 14\.39 GiB/);
-    expect(d?.remedy).toMatch(/--gpu-memory-utilization to 0\.60 or less/);
+    expect(d?.remedy).toMatch(/model\.gpuMemoryUtilization to 0\.60 or less/);
   });
 
   it('AWQ: names both capabilities', () => {

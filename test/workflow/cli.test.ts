@@ -178,4 +178,29 @@ describe('pve-vllm CLI', () => {
     expect(bad.code).toBe(2);
     expect(bad.out).toMatch(/Nearest configurations that fit/);
   });
+
+  it.each([
+    ['meta-llama/Llama-3.1-8B-Instruct', []],
+    ['hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4', ['--max-model-len', '65536']],
+  ])('every configuration plan offers for %s can be asked for as printed, and then fits', async (model, more) => {
+    const example = join(__dirname, '..', '..', 'examples', 'seed-lab.yaml');
+    const first = await run(['plan', '--config', example, '--model', model, ...more]);
+    expect(first.code).toBe(2);
+    const offers = [...first.out.matchAll(/^ {2}\d+\. (.+?)(?: \([^)]*\))?: needs /gm)].map((m) => m[1] ?? '');
+    expect(offers.length).toBeGreaterThan(2);
+    for (const offer of offers) {
+      // What the line says: pve-vllm's flags, then `model.key: value` pairs for the config.
+      const doc = parse(readFileSync(example, 'utf8')) as { model: Record<string, unknown> };
+      doc.model.id = model;
+      const keys = [...offer.matchAll(/model\.(\w+): ([^,\s]+)/g)];
+      for (const [, k = '', v = ''] of keys) doc.model[k] = Number.isNaN(Number(v)) ? v : Number(v);
+      const flags = [...offer.matchAll(/(--model|--max-model-len) (\S+)/g)].flatMap((m) => [m[1] ?? '', m[2] ?? '']);
+      expect(keys.length + flags.length).toBeGreaterThan(0);
+      const dir = mkdtempSync(join(tmpdir(), 'offer-'));
+      writeFileSync(join(dir, 'c.yaml'), stringify(doc));
+      const flagsGiven = flags.includes('--max-model-len') ? flags : [...flags, ...more];
+      const again = await run(['plan', '--config', join(dir, 'c.yaml'), ...flagsGiven]);
+      expect({ offer, code: again.code, err: again.err }).toEqual({ offer, code: 0, err: expect.any(String) });
+    }
+  });
 });
