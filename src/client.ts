@@ -63,6 +63,13 @@ export function buildProgram(run: (p: Promise<number>) => void): Command {
     .option('--workflow-id <id>', 'workflow id (default: pve-vllm-<node>: one deploy per node at a time)', workflowId('--workflow-id'))
     .action((o) => run(import('./cli/run-commands').then((m) => m.deployCommand(o, io))));
 
+  withTemporalFlags(program.command('teardown').description('take a completed deploy back: vLLM off the card, frontends and GPU as before the first deploy'))
+    .requiredOption('-c, --config <file>', 'deploy config (YAML) of the deploy to take back')
+    .option('--watch', 'follow the run live until it ends')
+    .option('--json', 'print one JSON report')
+    .option('--workflow-id <id>', 'workflow id (default: pve-vllm-<node>, the deploy\'s: never both at once)', workflowId('--workflow-id'))
+    .action((o) => run(import('./cli/run-commands').then((m) => m.teardownCommand(o, io))));
+
   withTemporalFlags(program.command('status').argument('<workflowId>', 'the run, e.g. pve-vllm-pve', workflowIdArg).description('show a run: step, checkpoints, pending decisions'))
     .option('--json', 'print JSON')
     .action((id: string, o) => run(import('./cli/run-commands').then((m) => m.statusCommand(id, o, io))));

@@ -89,6 +89,19 @@ export interface VmGpuRelease extends Changed {
   driverBefore?: string | null;
 }
 
+/** The host before pve-vllm's first deploy, kept on the host for a teardown (no secrets in it). */
+export interface DeploymentRecord {
+  /** the deploy run that first wrote it */
+  run: string;
+  vm: { id: number; running: boolean; onboot: boolean };
+  gpuDriver: string | null;
+  /** CTs running before the deploy */
+  runningCts: number[];
+  vllmCt: { id: number; created: boolean };
+  /** CT configs as they were before a deploy first changed them, by vmid */
+  confBefore: Record<string, string>;
+}
+
 export interface HostDriverResult extends Changed {
   driverVersion: string;
   majors: { nvidia: number; nvidiaUvm: number; nvidiaCaps?: number };
@@ -203,4 +216,11 @@ export interface DeployActivities {
   verifyChatThroughFrontend(cfg: DeployConfig, frontend: 'openwebui' | 'comfyui', servedModelName: string): Promise<ChatEvidence>;
   // Scrap (irreversible, after checkpoint 6)
   backupGuest(cfg: DeployConfig, vmid: number): Promise<{ volid: string } & Changed>;
+  // Teardown of a completed deploy
+  recordDeployment(cfg: DeployConfig, facts: DeploymentRecord): Promise<Changed>;
+  readDeploymentRecord(cfg: DeployConfig): Promise<DeploymentRecord | null>;
+  deleteDeploymentRecord(cfg: DeployConfig): Promise<UndoResult>;
+  stopVllmForTeardown(cfg: DeployConfig, vmid: number): Promise<UndoResult>;
+  tearDownFrontend(cfg: DeployConfig, frontend: 'openwebui' | 'comfyui', confBefore: string | undefined): Promise<UndoResult>;
+  tearDownGpuBootUnit(cfg: DeployConfig): Promise<UndoResult>;
 }

@@ -12,16 +12,16 @@ const COMFY_NODE_REPO = 'https://github.com/hekmon/comfyui-openai-api';
 const COMFY_NODE_DIR = `${COMFY_DIR}/custom_nodes/comfyui-openai-api`;
 const COMFY_TEMPLATE = `${COMFY_DIR}/user/default/workflows/pve-vllm-chat.json`;
 /** where the previous OpenWebUI connection settings are kept, inside its own CT (they may hold keys) */
-const OWUI_STASH = '/root/.pve-vllm-openwebui-openai-config.json';
+export const OWUI_STASH = '/root/.pve-vllm-openwebui-openai-config.json';
 /** what ComfyUI's files were before a run's first change to them, inside its own CT */
-const COMFY_BEFORE = '/root/.pve-vllm-comfyui-before.json';
+export const COMFY_BEFORE = '/root/.pve-vllm-comfyui-before.json';
 
 /**
  * A frontend's "before", saved in its CT at a run's first change there and tagged with that run: the undo of a
  * failed run restores only its own, so what an earlier successful run set up stays. `config` is OpenWebUI's
  * connection settings; `files` ComfyUI's pve-vllm files (null: absent) and `node`, whether its LLM node was there.
  */
-interface FrontendBefore {
+export interface FrontendBefore {
   config?: Record<string, unknown>;
   files?: Record<string, string | null>;
   node?: boolean;
@@ -242,48 +242,77 @@ export function createFrontendActivities(deps: ActivityDeps) {
       const host = h(cfg);
       const g = cfg.guests[result.frontend];
       if (!g) return { changed: false, detail: `no ${result.frontend} in the config` };
-      const done: string[] = [];
       // Only what this run saved before its own first change: an earlier run's setup is not this run's to undo.
-      if (result.frontend === 'comfyui') {
-        const before = thisRunsRecord<FrontendBefore>(await host.ctRead(g.id, COMFY_BEFORE));
-        if (before) {
-          for (const [path, was] of Object.entries(before.files ?? {})) {
-            const now = await host.ctRead(g.id, path);
-            if (now === was || (now === undefined && was === null)) continue;
-            if (was === null) {
-              await host.ctMust(g.id, ['rm', '-f', path]);
-              done.push(`removed ${path}`);
-            } else {
-              await host.ctWrite(g.id, path, was);
-              done.push(`${path} as before`);
-            }
-          }
-          if (!before.node && (await host.ct(g.id, ['test', '-d', COMFY_NODE_DIR])).code === 0) {
-            await host.ctMust(g.id, ['rm', '-rf', COMFY_NODE_DIR]);
-            done.push('removed the OpenAI API node');
-          }
-          await host.ctMust(g.id, ['rm', '-f', COMFY_BEFORE]);
-          if (done.length) await host.ctMust(g.id, ['systemctl', 'daemon-reload']);
-        }
-      } else {
-        const before = thisRunsRecord<FrontendBefore>(await host.ctRead(g.id, OWUI_STASH));
-        if (before?.config) {
-          await owuiApi(deps, host, cfg, '/openai/config/update', before.config);
-          await host.ctMust(g.id, ['rm', '-f', OWUI_STASH]);
-          done.push('OpenAI connections restored');
-        }
+      const path = result.frontend === 'comfyui' ? COMFY_BEFORE : OWUI_STASH;
+      return restoreFrontendFrom(host, cfg, result.frontend, thisRunsRecord<FrontendBefore>(await host.ctRead(g.id, path)), path, result.beforeRaw);
+    },
+
+    /** Teardown: a frontend as it was before pve-vllm's first deploy changed it (kept by recordDeployment). */
+    async tearDownFrontend(cfg: DeployConfig, frontend: 'openwebui' | 'comfyui', confBefore: string | undefined): Promise<UndoResult> {
+      const host = h(cfg);
+      const g = cfg.guests[frontend];
+      if (!g) return { changed: false, detail: `no ${frontend} in the config` };
+      if ((await host.read(`/etc/pve/lxc/${g.id}.conf`)) === undefined) return { changed: false, detail: `CT ${g.id} is gone (scrapped: its vzdump backup restores it)` };
+      const kept = deployBeforePath(frontend);
+      const text = await host.ctRead(g.id, kept);
+      let before: FrontendBefore | undefined;
+      try {
+        before = text === undefined ? undefined : (JSON.parse(text) as FrontendBefore);
+      } catch {
+        before = undefined;
       }
-      const conf = `/etc/pve/lxc/${g.id}.conf`;
-      if (result.beforeRaw !== undefined && (await host.read(conf)) !== result.beforeRaw) {
-        await host.write(conf, result.beforeRaw, '0640');
-        await restartCt(host, g.id);
-        done.push(`CT ${g.id} config restored and restarted`);
-      } else if (done.length && result.frontend === 'comfyui') {
-        await host.ctMust(g.id, ['systemctl', 'restart', 'comfyui']);
-      }
-      return { changed: done.length > 0, detail: done.length ? done.join('; ') : `${result.frontend} already as before` };
+      const undone = await restoreFrontendFrom(host, cfg, frontend, before, kept, confBefore);
+      // The runs' own records go too: a later deploy starts from the host as it now is.
+      if ((await host.ct(g.id, ['true'])).code === 0) await host.ctMust(g.id, ['rm', '-f', frontend === 'comfyui' ? COMFY_BEFORE : OWUI_STASH]);
+      return undone;
     },
   };
+
+  /** Puts back a frontend's files and connections from a saved "before" (then removes it), and its CT config. */
+  async function restoreFrontendFrom(host: Host, cfg: DeployConfig, frontend: 'openwebui' | 'comfyui', before: FrontendBefore | undefined, recordPath: string, beforeRaw: string | undefined): Promise<UndoResult> {
+    const g = cfg.guests[frontend];
+    if (!g) return { changed: false, detail: `no ${frontend} in the config` };
+    const done: string[] = [];
+    if (frontend === 'comfyui') {
+      if (before) {
+        for (const [path, was] of Object.entries(before.files ?? {})) {
+          const now = await host.ctRead(g.id, path);
+          if (now === was || (now === undefined && was === null)) continue;
+          if (was === null) {
+            await host.ctMust(g.id, ['rm', '-f', path]);
+            done.push(`removed ${path}`);
+          } else {
+            await host.ctWrite(g.id, path, was);
+            done.push(`${path} as before`);
+          }
+        }
+        if (!before.node && (await host.ct(g.id, ['test', '-d', COMFY_NODE_DIR])).code === 0) {
+          await host.ctMust(g.id, ['rm', '-rf', COMFY_NODE_DIR]);
+          done.push('removed the OpenAI API node');
+        }
+        await host.ctMust(g.id, ['rm', '-f', recordPath]);
+        if (done.length) await host.ctMust(g.id, ['systemctl', 'daemon-reload']);
+      }
+    } else if (before?.config) {
+      await owuiApi(deps, host, cfg, '/openai/config/update', before.config);
+      await host.ctMust(g.id, ['rm', '-f', recordPath]);
+      done.push('OpenAI connections restored');
+    }
+    const conf = `/etc/pve/lxc/${g.id}.conf`;
+    if (beforeRaw !== undefined && (await host.read(conf)) !== beforeRaw) {
+      await host.write(conf, beforeRaw, '0640');
+      await restartCt(host, g.id);
+      done.push(`CT ${g.id} config restored and restarted`);
+    } else if (done.length && frontend === 'comfyui') {
+      await host.ctMust(g.id, ['systemctl', 'restart', 'comfyui']);
+    }
+    return { changed: done.length > 0, detail: done.length ? done.join('; ') : `${frontend} already as before` };
+  }
+}
+
+/** Where a frontend's "before" of pve-vllm's first deploy is kept in its CT, for a teardown. */
+export function deployBeforePath(frontend: 'openwebui' | 'comfyui'): string {
+  return frontend === 'comfyui' ? '/root/.pve-vllm-comfyui-before-deploy.json' : '/root/.pve-vllm-openwebui-before-deploy.json';
 }
 
 /** The chat workflow saved in ComfyUI for the user; the API key is entered in the UI, never stored here. */

@@ -22,7 +22,9 @@ const NOUVEAU_BLACKLIST_TEXT = 'blacklist nouveau\noptions nouveau modeset=0\n';
 const BOOT_UNIT_NAME = 'pve-vllm-gpu.service';
 const BOOT_UNIT = `/etc/systemd/system/${BOOT_UNIT_NAME}`;
 /** What the boot unit was before a run's first change to it (null: absent), saved on the host for the undo. */
-const BOOT_UNIT_BEFORE = '/root/.pve-vllm-gpu-unit-before.json';
+export const BOOT_UNIT_BEFORE = '/root/.pve-vllm-gpu-unit-before.json';
+/** The boot unit before pve-vllm's first deploy, kept for a teardown (recordDeployment). */
+export const BOOT_UNIT_BEFORE_DEPLOY = '/root/.pve-vllm-gpu-unit-before-deploy.json';
 
 /**
  * A oneshot unit that puts the GPU back on nvidia at boot and makes /dev/nvidia-uvm, before pve-guests starts the
@@ -312,22 +314,23 @@ export function createHostActivities(deps: ActivityDeps) {
 
     async removeGpuBootUnit(cfg: DeployConfig): Promise<UndoResult> {
       const host = h(cfg);
-      const before = thisRunsRecord<BootUnitBefore>(await host.read(BOOT_UNIT_BEFORE));
-      if (!before) return { changed: false, detail: `${BOOT_UNIT_NAME} as before` };
-      if (before.unit === null) {
-        if ((await host.read(BOOT_UNIT)) !== undefined) {
-          await host.must(['systemctl', 'disable', BOOT_UNIT_NAME]);
-          await host.must(['rm', '-f', BOOT_UNIT]);
-          await host.must(['systemctl', 'daemon-reload']);
-        }
-      } else {
-        await host.write(BOOT_UNIT, before.unit);
-        await host.must(['systemctl', 'daemon-reload']);
-        await host.must(['systemctl', before.enabled ? 'enable' : 'disable', BOOT_UNIT_NAME]);
-      }
-      await host.must(['rm', '-f', BOOT_UNIT_BEFORE]);
-      return { changed: true, detail: before.unit === null ? `${BOOT_UNIT_NAME} removed` : `${BOOT_UNIT_NAME} as before` };
+      return putBackBootUnit(host, thisRunsRecord<BootUnitBefore>(await host.read(BOOT_UNIT_BEFORE)), BOOT_UNIT_BEFORE);
     },
+
+    /** Teardown: the unit as before pve-vllm's first deploy; without a kept record, pve-vllm's own unit goes. */
+    async tearDownGpuBootUnit(cfg: DeployConfig): Promise<UndoResult> {
+      const host = h(cfg);
+      let before: BootUnitBefore = { unit: null, enabled: false };
+      try {
+        before = JSON.parse((await host.read(BOOT_UNIT_BEFORE_DEPLOY)) ?? 'null') ?? before;
+      } catch {
+        // unreadable: as if there was none
+      }
+      const undone = await putBackBootUnit(host, before, BOOT_UNIT_BEFORE_DEPLOY);
+      await host.must(['rm', '-f', BOOT_UNIT_BEFORE]);
+      return undone;
+    },
+
 
     async ensureHostGpuDriver(cfg: DeployConfig): Promise<HostDriverResult> {
       const host = h(cfg);
@@ -403,7 +406,29 @@ type UserBefore =
     }
   | { existed: false }; // this run made the user: its undo is 'remove user'
 
-interface BootUnitBefore {
+/** The boot unit as a saved "before" says (null: none), then the record removed. */
+async function putBackBootUnit(host: Host, before: BootUnitBefore | undefined, recordPath: string): Promise<UndoResult> {
+  if (!before) return { changed: false, detail: `${BOOT_UNIT_NAME} as before` };
+  const now = await host.read(BOOT_UNIT);
+  let changed = false;
+  if (before.unit === null) {
+    if (now !== undefined) {
+      await host.must(['systemctl', 'disable', BOOT_UNIT_NAME]);
+      await host.must(['rm', '-f', BOOT_UNIT]);
+      await host.must(['systemctl', 'daemon-reload']);
+      changed = true;
+    }
+  } else if (now !== before.unit) {
+    await host.write(BOOT_UNIT, before.unit);
+    await host.must(['systemctl', 'daemon-reload']);
+    await host.must(['systemctl', before.enabled ? 'enable' : 'disable', BOOT_UNIT_NAME]);
+    changed = true;
+  }
+  await host.must(['rm', '-f', recordPath]);
+  return { changed, detail: !changed ? `${BOOT_UNIT_NAME} as before` : before.unit === null ? `${BOOT_UNIT_NAME} removed` : `${BOOT_UNIT_NAME} as before the run` };
+}
+
+export interface BootUnitBefore {
   unit: string | null;
   enabled: boolean;
 }

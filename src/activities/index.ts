@@ -6,6 +6,7 @@ import { createFrontendActivities } from './frontends';
 import { createHostActivities } from './host';
 import { createProbeActivities } from './probes';
 import { createProxmoxActivities } from './proxmox';
+import { createTeardownActivities } from './teardown';
 
 export function createActivities(deps: ActivityDeps): DeployActivities {
   const all = {
@@ -14,6 +15,7 @@ export function createActivities(deps: ActivityDeps): DeployActivities {
     ...createContainerActivities(deps),
     ...createProbeActivities(deps),
     ...createFrontendActivities(deps),
+    ...createTeardownActivities(deps),
   } satisfies DeployActivities;
   const wrapped = {} as Record<string, unknown>;
   for (const [name, fn] of Object.entries(all)) wrapped[name] = instrument(fn as (...a: unknown[]) => Promise<unknown>);

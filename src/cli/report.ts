@@ -63,7 +63,7 @@ export function renderProgress(p: DeployProgress): string[] {
   const lines: string[] = [`status: ${p.status}   step: ${p.currentStep}`];
   for (const s of p.steps) lines.push(`  ${mark(s.status)} ${s.step}. ${s.name}${s.detail ? ` — ${s.detail}` : ''}`);
   if (p.activity) lines.push(`     ${p.activity}`);
-  lines.push('checkpoints:');
+  if (p.checkpoints.length) lines.push('checkpoints:');
   for (const c of p.checkpoints) lines.push(`  ${c.passed ? '✔' : '·'} ${c.n}. ${c.name}${c.evidence ? `: ${c.evidence}` : ''}`);
   for (const d of p.pending) {
     lines.push(`decision needed: ${d.decision} — options ${d.options.join(' | ')}${d.recommendation ? ` (recommended: ${d.recommendation})` : ''}`);

@@ -114,6 +114,42 @@ export async function deployCommand(f: DeployFlags, io: Io): Promise<number> {
   return exitCodeOf(report.status);
 }
 
+/**
+ * `pve-vllm teardown`: a completed deploy taken back, from what its first run kept on the host. Same workflow id
+ * as the deploy, so Temporal refuses it while a deploy of the node runs (and a deploy while it runs).
+ */
+export async function teardownCommand(f: TemporalFlags & { config: string; watch?: boolean; json?: boolean; workflowId?: string }, io: Io): Promise<number> {
+  const loaded = loadConfig(f.config);
+  if (!loaded.ok) {
+    io.err.write(`${formatProblems(loaded.problems)}\n`);
+    return EXIT_BAD_INPUT;
+  }
+  const config = loaded.config;
+  const client = await temporalClient(f);
+  const workflowId = f.workflowId ?? newWorkflowId(config);
+  let handle;
+  try {
+    handle = await client.workflow.start('teardown', {
+      taskQueue: f.taskQueue,
+      workflowId,
+      args: [{ config, requestedBy: process.env.USER ?? 'cli' } satisfies DeployInput],
+      workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT,
+      staticSummary: `Tear down the vLLM deploy on ${config.proxmox.node}: GPU ${config.gpu.pciAddress} back to VM ${config.guests.vm.id}`,
+    });
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    io.err.write(`a run on node ${config.proxmox.node} is in progress (workflow ${workflowId}); let it end or cancel it first: pve-vllm cancel ${workflowId}\n`);
+    return EXIT_FAILED;
+  }
+  const uiUrl = workflowUiUrl(f, workflowId, handle.firstExecutionRunId);
+  if (!f.json) io.out.write(`started teardown ${workflowId}\nTemporal UI: ${uiUrl}\n`);
+  if (f.watch && !f.json) await watch(handle, io.out);
+  const p = await finalProgress(handle);
+  if (f.json) io.out.write(`${JSON.stringify({ workflowId, uiUrl, ...p }, null, 2)}\n`);
+  else io.out.write(`${renderProgress(p).join('\n')}\n  changes to the host: ${p.mutations}\n`);
+  return p.status === 'completed' ? EXIT_OK : EXIT_FAILED;
+}
+
 export function printReport(report: FinalReport, json: boolean, io: Io): void {
   io.out.write(json ? `${JSON.stringify(report, null, 2)}\n` : `${renderReport(report).join('\n')}\n`);
 }
@@ -170,7 +206,7 @@ export async function cancelCommand(id: string, f: TemporalFlags & { json?: bool
     if (status.name !== 'RUNNING') {
       io.err.write(
         `workflow ${id}: got a run that has already ended (${status.name.toLowerCase()}); allowed: a running deploy. Nothing was changed.\n` +
-          (status.name === 'COMPLETED' ? 'A completed deploy keeps its changes; README "Giving the GPU back" says how to undo them by hand.\n' : ''),
+          (status.name === 'COMPLETED' ? 'A completed deploy keeps its changes; `pve-vllm teardown --config <its config>` takes them back.\n' : ''),
       );
       return EXIT_BAD_INPUT;
     }

@@ -213,6 +213,9 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
   let owui = ''; // the openwebui decision, once step 4 has it
   let frontendStep: ReturnType<typeof begin> | undefined; // step 6 starts beside the pull and ends at checkpoint 5
   let frontendNote = ''; // what step 6 did to ComfyUI when it is not the frontend
+  // For a teardown: the vLLM CT, whether this run made it, and each CT config as read before this run changed it.
+  let vllmCt = { id: cfg.guests.vllm.id, created: false };
+  const confBefore: Record<string, string> = {};
   let committed = false; // checkpoint 6 passed: the deploy stays, whatever the scrap after it does
   try {
     // 0. Preflight: will the model fit on this GPU? Decided before anything on the host changes.
@@ -323,6 +326,23 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
     // Irreversible: scrap OpenWebUI only now, after checkpoint 6 passed, with a backup first.
     saga.commit();
     committed = true;
+    if (patched('deployment-record')) {
+      // What `pve-vllm teardown` puts back: kept on the host, the first deploy's facts winning. Not a step of the
+      // design's: a failure here leaves the deploy in place, and is reported among its changes.
+      const facts = {
+        run: workflowInfo().runId,
+        vm: { id: vmId, running: before.vmRunning, onboot: before.vmOnboot },
+        gpuDriver: before.gpuDriver ?? null,
+        runningCts: before.runningCts ?? [],
+        vllmCt,
+        confBefore,
+      };
+      try {
+        await counted(call('recordDeployment', 'Keep what the host was before, for `pve-vllm teardown`', [cfg, facts]));
+      } catch (err) {
+        p.changes.push(`not kept for a teardown: ${errorText(err)}`);
+      }
+    }
     if (owui === 'scrap' && ctx.assessment?.exists) {
       await step(8, `Scrap OpenWebUI CT ${owuiId}`, async () => {
         if (cfg.backup.beforeScrap) await counted(call('backupGuest', `Back up CT ${owuiId} (vzdump) before scrapping it`, [cfg, owuiId], LONG));
@@ -375,6 +395,7 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
         // an attempt cut short by a crash cannot lose the true "before" (restoring an unchanged config is a no-op).
         const existed = ctId !== cfg.guests.vllm.id || before.vllmCtExisted;
         const priorRaw = existed ? await go('readGuestConfig', `Read CT ${ctId} config before reconciling it`, [cfg, ctId]) : '';
+        if (priorRaw) confBefore[String(ctId)] = priorRaw;
         const restore = priorRaw
           ? saga.add(`restore CT ${ctId} config`, () => undoCounted(call('restoreContainerConfig', `Restore CT ${ctId} config as it was`, [cfg, ctId, priorRaw], UNDO)))
           : undefined;
@@ -382,6 +403,7 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
         const destroyFirst = undoFirst && !existed ? destroy() : undefined;
         const ct = await counted(go('ensureVllmContainer', `${owui === 'repurpose' ? 'Reconcile' : 'Create or reconcile'} CT ${ctId} for vLLM`, [cfg, ctId]));
         const created = ct.created || (ctId === cfg.guests.vllm.id && !before.vllmCtExisted);
+        vllmCt = { id: ctId, created };
         if (created) {
           restore?.drop();
           if (!destroyFirst) destroy();
@@ -451,6 +473,7 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
     for (const f of chosen) {
       const id = f === 'comfyui' ? comfyId : owuiId;
       const beforeRaw = await go('readGuestConfig', `Read ${f} CT ${id} config before changing it`, [cfg, id]);
+      confBefore[String(id)] ??= beforeRaw;
       const undo = saga.add(`restore ${f}`, () => undoCounted(call('restoreFrontend', `Restore ${f} as it was`, [cfg, { changed: true, frontend: f, beforeRaw }], UNDO)));
       const r =
         f === 'comfyui'
@@ -464,6 +487,7 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
     if (comfyGpuOut && cfg.guests.comfyui && !chosen.includes('comfyui')) {
       // Not the frontend, but still on the card vLLM is about to claim most of: its GPU goes, the rest stays.
       const beforeRaw = await go('readGuestConfig', `Read comfyui CT ${comfyId} config before changing it`, [cfg, comfyId]);
+      if (beforeRaw) confBefore[String(comfyId)] = beforeRaw;
       if (beforeRaw) saga.add('restore comfyui', () => undoCounted(call('restoreFrontend', 'Restore comfyui as it was', [cfg, { changed: true, frontend: 'comfyui', beforeRaw }], UNDO)));
       const r = await counted(go('releaseComfyuiGpu', `ComfyUI CT ${comfyId} (not the frontend): remove its GPU passthrough, CPU-only`, [cfg]));
       frontendNote = `; ComfyUI: ${r.detail}`;

@@ -114,3 +114,19 @@ function answerDecisions(handle: WorkflowHandle, decide: { openwebui?: string; f
     },
   };
 }
+
+/** Runs `teardown` against a lab that a deploy left (same lab, a fresh worker); returns its final progress. */
+export async function runTeardown(lab: Lab, configEdit?: (cfg: DeployConfig) => DeployConfig): Promise<DeployProgress> {
+  const config = await labConfig(lab, configEdit);
+  return withClient(async (client, nc) => {
+    const deps = createActivityDeps();
+    const taskQueue = `teardown-test-${process.pid}-${++seq}`;
+    const worker = await Worker.create({ connection: nc, taskQueue, workflowBundle: { codePath: workflowBundlePath() }, activities: createActivities(deps) });
+    const progress = await worker.runUntil(async () => {
+      const handle = await client.workflow.start('teardown', { taskQueue, workflowId: `test-teardown-${process.pid}-${Date.now()}-${seq}`, args: [{ config, requestedBy: 'test' }] });
+      return finalProgress(handle);
+    });
+    await deps.ssh.close();
+    return progress;
+  });
+}

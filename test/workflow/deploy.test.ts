@@ -9,7 +9,7 @@ import { createActivityDeps } from '../../src/activities/deps';
 import { startLab } from '../../src/lab';
 import type { LabState } from '../../src/lab/state';
 import type { DeployProgress } from '../../src/workflows/messages';
-import { labConfig, runDeploy, withClient } from '../harness/deploy-run';
+import { labConfig, runDeploy, runTeardown, withClient } from '../harness/deploy-run';
 import { sh } from '../lab/helpers';
 
 jest.setTimeout(240_000);
@@ -145,6 +145,40 @@ describe('deploy on the lab', () => {
       expect(progress.status).toBe('completed');
       expect(guestSnapshot(lab.state(), 118)).toEqual(guestSnapshot(before, 118));
       expect(progress.steps.find((st) => st.step === 6)?.detail).toMatch(/CT 118 is stopped and keeps its GPU lines/);
+    } finally {
+      await lab.stop();
+    }
+  });
+
+  it.each([['both'], ['openwebui']])('teardown after a completed deploy (frontend=%s) puts the host back as it was, and a second one finds nothing to do', async (frontend) => {
+    const before = await freshHostState();
+    const statePath = join(mkdtempSync(join(tmpdir(), 'lab-state-')), 'lab.json');
+    const first = await runDeploy({ labState: statePath, decide: { openwebui: 'keep', frontend } });
+    expect(first.progress.status).toBe('completed');
+    await first.lab.stop();
+    // A model switch after it finds the host deployed: the first deploy's record of the host is what stays.
+    const { progress, lab } = await runDeploy({ labState: statePath, decide: { openwebui: 'keep', frontend }, configEdit: (c) => ({ ...c, model: { ...c.model, id: 'Qwen/Qwen2.5-1.5B-Instruct' } }) });
+    try {
+      expect(progress.status).toBe('completed');
+      const down = await runTeardown(lab);
+      expect({ status: down.status, error: down.error, steps: down.steps.map((st) => `${st.status} ${st.name}`) }).toEqual({
+        status: 'completed',
+        error: undefined,
+        steps: [
+          'done Read what the host was before the first deploy',
+          'done Destroy CT 117, made by pve-vllm',
+          'done Remove the GPU boot unit',
+          'done Put the frontends back',
+          'done Give GPU 0000:01:00.0 back to VM 151',
+          'done Forget the deployment',
+        ],
+      });
+      expectHostAsBefore(before, lab.state());
+      const left = await sh(lab, 'ls /root /etc/systemd/system; pct exec 116 -- ls /root; pct exec 118 -- ls /root /etc/systemd/system/comfyui.service.d /opt/ComfyUI/custom_nodes');
+      expect(left.stdout).not.toMatch(/pve-vllm/);
+      expect(lab.state().runtimes['116']?.openwebui?.config).toEqual(before.runtimes['116']?.openwebui?.config);
+      const again = await runTeardown(lab).catch((e: unknown) => e);
+      expect({ status: (again as DeployProgress).status, error: (again as DeployProgress).error }).toMatchObject({ status: 'failed', error: expect.stringMatching(/no deployment record on 127\.0\.0\.1/) });
     } finally {
       await lab.stop();
     }
