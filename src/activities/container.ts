@@ -14,6 +14,9 @@ const ENV_FILE = `${VLLM_DIR}/.env`;
  */
 const BEFORE_DIR = `${VLLM_DIR}/.pve-vllm-before`;
 const BEFORE_STATE = `${BEFORE_DIR}/state`;
+/** The same, as pve-vllm's first deploy found it: kept for a teardown (recordDeployment). */
+const KEPT_DIR = `${VLLM_DIR}/.pve-vllm-before-deploy`;
+const KEPT_STATE = `${KEPT_DIR}/state`;
 const VLLM_FILES = ['docker-compose.yml', '.env'];
 const TOOLKIT_CONFIG = '/etc/nvidia-container-runtime/config.toml';
 const NVML_MISMATCH = 'Failed to initialize NVML: Driver/library version mismatch';
@@ -174,6 +177,34 @@ export function createContainerActivities(deps: ActivityDeps) {
     },
 
     /**
+     * Teardown of a vLLM CT that was there before the first deploy (repurposed, or made by hand): its vLLM
+     * service as that deploy found it (the kept copy: the old compose running again, or no vLLM at all), else
+     * none. Its .env (the API key) goes with it. Docker stays installed.
+     */
+    async stopVllmForTeardown(cfg: DeployConfig, vmid: number): Promise<UndoResult> {
+      const host = h(cfg);
+      if ((await host.ct(vmid, ['true'])).code !== 0) {
+        throw permanent(`CT ${vmid} is stopped, so its vLLM service cannot be put back: start it (pct start ${vmid}) and run teardown again`, 'VllmCtStopped');
+      }
+      const kept = parseBefore(await host.ctRead(vmid, KEPT_STATE));
+      if (!kept && (await host.ct(vmid, ['test', '-e', COMPOSE])).code !== 0) return { changed: false, detail: `no vLLM service in CT ${vmid}` };
+      if (await vllmRunning(host, vmid, true)) await host.ctMust(vmid, ['docker', 'compose', '-f', COMPOSE, 'down'], { timeoutMs: 300_000 });
+      if (kept?.hadFiles) {
+        await host.ctMust(vmid, ['sh', '-c', `set -e; ${copyVllmFiles(KEPT_DIR, VLLM_DIR)}`]);
+        if (kept.running) await host.ctMust(vmid, ['docker', 'compose', '-f', COMPOSE, 'up', '-d'], { timeoutMs: 600_000 });
+      } else {
+        await host.ctMust(vmid, ['rm', '-f', COMPOSE, ENV_FILE]);
+      }
+      await host.ctMust(vmid, ['rm', '-rf', KEPT_DIR, BEFORE_DIR]);
+      return {
+        changed: true,
+        detail: kept?.hadFiles
+          ? `vLLM in CT ${vmid} back on the compose file it had before the first deploy${kept.running ? ', started again' : ''}`
+          : `vLLM removed from CT ${vmid} (Docker stays installed)`,
+      };
+    },
+
+    /**
      * Undo of ensureVllmService (the name is kept so that recorded histories replay): puts the service back as
      * this run found it — the previous compose and .env, running again if they were, or no vLLM at all. A
      * failed model switch leaves the old model serving. The workflow registers it before ensureVllmService runs:
@@ -241,6 +272,15 @@ export function composeFile(cfg: DeployConfig, l: VllmLaunch): string {
  * Whether the vLLM service has a container that is running (or, with `any`, that exists at all: `--all`, for
  * compose lists only running containers without it, and a start that failed leaves one created or exited).
  */
+/** Keeps this run's copy of the vLLM service's "before" for a teardown, unless a first deploy's is there already. */
+export async function keepVllmBefore(host: Host, vmid: number): Promise<boolean> {
+  if (parseBefore(await host.ctRead(vmid, BEFORE_STATE))?.run !== thisRun()) return false;
+  if ((await host.ct(vmid, ['test', '-e', KEPT_STATE])).code === 0) return false;
+  // The state line last, as for the run's own copy: with it there, the copies are whole.
+  await host.ctMust(vmid, ['sh', '-c', `set -e; install -d -m 0700 ${KEPT_DIR}; rm -f ${KEPT_STATE}; ${copyVllmFiles(BEFORE_DIR, KEPT_DIR)}; cp -p ${BEFORE_STATE} ${KEPT_STATE}`]);
+  return true;
+}
+
 async function vllmRunning(host: Host, vmid: number, any = false): Promise<boolean> {
   const ps = await host.ct(vmid, ['docker', 'compose', '-f', COMPOSE, 'ps', ...(any ? ['--all'] : []), '--format', 'json']);
   if (ps.code !== 0) return false;

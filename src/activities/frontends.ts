@@ -30,6 +30,13 @@ export interface FrontendBefore {
 /** ComfyUI's GPU passthrough lines: the NVIDIA and DRI device majors and their bind mounts. */
 const gpuLine = ([k, v]: [string, string]): boolean =>
   (k === 'lxc.cgroup2.devices.allow' && /^c (195|226|50\d|51\d|23\d):/.test(v)) || (k === 'lxc.mount.entry' && /\/dev\/(nvidia|dri)/.test(v));
+/** …and PVE's own `devN: /dev/nvidia0,gid=44` entries, which community-scripts write (`configure_gpu_passthrough`). */
+const gpuDevice = ([k, v]: [string, string]): boolean => /^dev\d+$/.test(k) && /^(path=)?\/dev\/(nvidia|dri)/.test(v);
+
+/** A CT config without its GPU passthrough, in both forms. */
+function withoutGpu(parts: ReturnType<typeof splitConfigFile>): ReturnType<typeof splitConfigFile> {
+  return { ...parts, options: parts.options.filter((o) => !gpuDevice(o)), lxc: parts.lxc.filter((l) => !gpuLine(l)) };
+}
 
 export function frontendUrl(cfg: DeployConfig, f: 'openwebui' | 'comfyui'): string | undefined {
   return cfg.guests[f]?.url?.replace(/\/$/, '');
@@ -154,12 +161,11 @@ export function createFrontendActivities(deps: ActivityDeps) {
       const beforeRaw = (await host.read(conf)) ?? '';
       let changed = false;
       // 1. GPU passthrough out (raw lxc lines are root-only: edit the file), CPU/RAM down; applies on restart.
-      const parts = splitConfigFile(beforeRaw);
-      const keep = parts.lxc.filter((l) => !gpuLine(l));
+      const parts = withoutGpu(splitConfigFile(beforeRaw));
       const options = parts.options.map(([k, v]): [string, string] =>
         k === 'cores' && g.reduceTo ? [k, String(g.reduceTo.cores)] : k === 'memory' && g.reduceTo ? [k, String(g.reduceTo.memoryMiB)] : [k, v],
       );
-      const raw = joinConfigFile({ ...parts, options, lxc: keep });
+      const raw = joinConfigFile({ ...parts, options });
       const saveBefore = comfyBeforeSaver(host, g.id, (await host.ctRead(g.id, COMFY_BEFORE)) ?? '');
       if (raw !== beforeRaw) {
         await saveBefore();
@@ -214,20 +220,20 @@ export function createFrontendActivities(deps: ActivityDeps) {
       const beforeRaw = await host.read(conf);
       if (beforeRaw === undefined) return { changed: false, frontend: 'comfyui', detail: `CT ${g.id} does not exist` };
       const status = (await host.api().get(`/nodes/${host.node}/lxc/${g.id}/status/current`)) as { status: string };
-      const parts = splitConfigFile(beforeRaw);
-      const keep = parts.lxc.filter((l) => !gpuLine(l));
+      const without = joinConfigFile(withoutGpu(splitConfigFile(beforeRaw)));
+      const hasGpu = without !== joinConfigFile(splitConfigFile(beforeRaw));
       const recordRaw = (await host.ctRead(g.id, COMFY_BEFORE)) ?? '';
       // This run's record: a retry finds the GPU lines gone and must still finish what the first attempt began.
       const ours = thisRunsRecord<FrontendBefore>(recordRaw) !== undefined;
-      if (keep.length === parts.lxc.length && !ours) return { changed: false, frontend: 'comfyui', beforeRaw, detail: `CT ${g.id} has no GPU passthrough` };
+      if (!hasGpu && !ours) return { changed: false, frontend: 'comfyui', beforeRaw, detail: `CT ${g.id} has no GPU passthrough` };
       if (status.status !== 'running') {
         return { changed: false, frontend: 'comfyui', beforeRaw, detail: `CT ${g.id} is stopped and keeps its GPU lines: remove them before starting it, or it will share the GPU with vLLM` };
       }
       const saveBefore = comfyBeforeSaver(host, g.id, recordRaw);
       let changed = await ensureCpuDropin(host, g.id, saveBefore);
-      if (keep.length !== parts.lxc.length) {
+      if (hasGpu) {
         await saveBefore();
-        await host.write(conf, joinConfigFile({ ...parts, lxc: keep }), '0640');
+        await host.write(conf, without, '0640');
         changed = true;
       }
       // Applies on restart; read back from the CT, so a restart lost to a retry still happens.
@@ -252,7 +258,14 @@ export function createFrontendActivities(deps: ActivityDeps) {
       const host = h(cfg);
       const g = cfg.guests[frontend];
       if (!g) return { changed: false, detail: `no ${frontend} in the config` };
-      if ((await host.read(`/etc/pve/lxc/${g.id}.conf`)) === undefined) return { changed: false, detail: `CT ${g.id} is gone (scrapped: its vzdump backup restores it)` };
+      const confNow = await host.read(`/etc/pve/lxc/${g.id}.conf`);
+      if (confNow === undefined) return { changed: false, detail: `CT ${g.id} is gone (scrapped: its vzdump backup restores it)` };
+      if ((await host.ct(g.id, ['true'])).code !== 0) {
+        // Stopped: what the deploy changed inside it cannot be read or put back, and restoring its config alone
+        // would start it. A CT left as it was (stopped all along, say) has nothing to put back.
+        if (confBefore === undefined || confBefore === confNow) return { changed: false, detail: `CT ${g.id} is stopped, its config as before` };
+        throw permanent(`CT ${g.id} (${frontend}) is stopped, so what the deploy changed inside it cannot be put back: start it (pct start ${g.id}) and run teardown again`, 'FrontendStopped');
+      }
       const kept = deployBeforePath(frontend);
       const text = await host.ctRead(g.id, kept);
       let before: FrontendBefore | undefined;
@@ -263,7 +276,7 @@ export function createFrontendActivities(deps: ActivityDeps) {
       }
       const undone = await restoreFrontendFrom(host, cfg, frontend, before, kept, confBefore);
       // The runs' own records go too: a later deploy starts from the host as it now is.
-      if ((await host.ct(g.id, ['true'])).code === 0) await host.ctMust(g.id, ['rm', '-f', frontend === 'comfyui' ? COMFY_BEFORE : OWUI_STASH]);
+      await host.ctMust(g.id, ['rm', '-f', frontend === 'comfyui' ? COMFY_BEFORE : OWUI_STASH]);
       return undone;
     },
   };

@@ -47,8 +47,12 @@ export function bootUnitText(bdf: string): string {
     `ExecStart=/bin/sh -c 'test ! -e ${dev}/driver || test -e ${bound} || echo ${bdf} > ${dev}/driver/unbind'`,
     'ExecStart=/sbin/modprobe nvidia',
     `ExecStart=/bin/sh -c 'test -e ${bound} || echo ${bdf} > /sys/bus/pci/drivers/nvidia/bind'`,
+    // The driver makes its nodes when asked: nvidia-smi (through nvidia-modprobe) /dev/nvidiactl and /dev/nvidia0,
+    // nvidia-modprobe -u the uvm ones. Then the unit fails, visibly in `systemctl status`, if one is still missing.
+    'ExecStart=/usr/bin/nvidia-smi -L',
     'ExecStart=/sbin/modprobe nvidia-uvm',
-    'ExecStart=/usr/bin/nvidia-modprobe -u -c=0',
+    "ExecStart=/bin/sh -c 'test -c /dev/nvidia-uvm || nvidia-modprobe -u -c=0'",
+    "ExecStart=/bin/sh -c 'test -c /dev/nvidiactl && test -c /dev/nvidia0 && test -c /dev/nvidia-uvm'",
     '',
     '[Install]',
     'WantedBy=multi-user.target',
@@ -413,16 +417,24 @@ async function putBackBootUnit(host: Host, before: BootUnitBefore | undefined, r
   let changed = false;
   if (before.unit === null) {
     if (now !== undefined) {
-      await host.must(['systemctl', 'disable', BOOT_UNIT_NAME]);
+      // --now: a oneshot that remains after exit would stay loaded and "active" without its file.
+      await host.must(['systemctl', 'disable', '--now', BOOT_UNIT_NAME]);
       await host.must(['rm', '-f', BOOT_UNIT]);
       await host.must(['systemctl', 'daemon-reload']);
       changed = true;
     }
-  } else if (now !== before.unit) {
-    await host.write(BOOT_UNIT, before.unit);
-    await host.must(['systemctl', 'daemon-reload']);
-    await host.must(['systemctl', before.enabled ? 'enable' : 'disable', BOOT_UNIT_NAME]);
-    changed = true;
+  } else {
+    if (now !== before.unit) {
+      await host.write(BOOT_UNIT, before.unit);
+      await host.must(['systemctl', 'daemon-reload']);
+      changed = true;
+    }
+    // A run may have only enabled a unit that was there: its enablement goes back too.
+    const enabled = (await host.run(['systemctl', 'is-enabled', '--quiet', BOOT_UNIT_NAME])).code === 0;
+    if (enabled !== before.enabled) {
+      await host.must(['systemctl', before.enabled ? 'enable' : 'disable', BOOT_UNIT_NAME]);
+      changed = true;
+    }
   }
   await host.must(['rm', '-f', recordPath]);
   return { changed, detail: !changed ? `${BOOT_UNIT_NAME} as before` : before.unit === null ? `${BOOT_UNIT_NAME} removed` : `${BOOT_UNIT_NAME} as before the run` };

@@ -159,7 +159,9 @@ export function createProxmoxActivities(deps: ActivityDeps) {
         await task(host, await api.post(`/nodes/${host.node}/lxc/${id}/status/start`, {}));
         done.push(`CT ${id} started again`);
       }
-      return { changed: done.length > 0, detail: done.length ? done.join('; ') : `GPU already with VM ${vm}` };
+      if (done.length) return { changed: true, detail: done.join('; ') };
+      // Nothing to do says what is, not what was hoped: a card left on nvidia stays with its CTs.
+      return { changed: false, detail: driver === 'nvidia' ? `GPU left on nvidia, as it was before; VM ${vm} ${status.status}` : `GPU already with VM ${vm}` };
     },
 
     async ensureGpuPassthrough(cfg: DeployConfig, vmid: number, majors: HostDriverResult['majors']): Promise<PassthroughResult> {

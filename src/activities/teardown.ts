@@ -3,12 +3,12 @@
 import type { DeployConfig } from '../config/schema';
 import type { Changed, DeploymentRecord, UndoResult } from './contract';
 import { ActivityDeps, Host, thisRunsRecord } from './deps';
+import { keepVllmBefore } from './container';
 import { COMFY_BEFORE, deployBeforePath, OWUI_STASH } from './frontends';
 import { BOOT_UNIT_BEFORE, BOOT_UNIT_BEFORE_DEPLOY } from './host';
 
 /** Root-only, on the host: no secrets in it (a frontend's connections stay in its own CT). */
 export const DEPLOYMENT_RECORD = '/root/.pve-vllm-deployment.json';
-const COMPOSE = '/opt/vllm/docker-compose.yml';
 
 function parse(text: string | undefined): DeploymentRecord | null {
   if (text === undefined) return null;
@@ -34,11 +34,15 @@ export function createTeardownActivities(deps: ActivityDeps) {
       const host = h(cfg);
       // Kept once: the first deploy knew the host as it was; a later one (a re-run, a model switch) knows it deployed.
       let changed = false;
-      if (parse(await host.read(DEPLOYMENT_RECORD)) === null) {
+      let record = parse(await host.read(DEPLOYMENT_RECORD));
+      if (record === null) {
         await host.write(DEPLOYMENT_RECORD, `${JSON.stringify(facts, null, 2)}\n`, '0600');
+        record = facts;
         changed = true;
       }
       changed = (await keep(() => host.read(BOOT_UNIT_BEFORE_DEPLOY), (t) => host.write(BOOT_UNIT_BEFORE_DEPLOY, t, '0600'), await host.read(BOOT_UNIT_BEFORE))) || changed;
+      // A vLLM CT that was there before (repurposed, or made by hand) keeps what its service was, for a teardown.
+      if (!record.vllmCt.created) changed = (await keepVllmBefore(host, record.vllmCt.id)) || changed;
       for (const [frontend, own] of [['comfyui', COMFY_BEFORE], ['openwebui', OWUI_STASH]] as const) {
         const g = cfg.guests[frontend];
         if (!g || (await host.ct(g.id, ['true'])).code !== 0) continue; // absent, stopped or scrapped: nothing of it to keep
@@ -57,15 +61,6 @@ export function createTeardownActivities(deps: ActivityDeps) {
       if ((await host.read(DEPLOYMENT_RECORD)) === undefined) return { changed: false, detail: 'no deployment record' };
       await host.must(['rm', '-f', DEPLOYMENT_RECORD]);
       return { changed: true, detail: 'deployment record removed' };
-    },
-
-    /** A vLLM CT that was there before the deploy (repurposed or reused): vLLM's service down, the CT kept. */
-    async stopVllmForTeardown(cfg: DeployConfig, vmid: number): Promise<UndoResult> {
-      const host = h(cfg);
-      if ((await host.ct(vmid, ['test', '-f', COMPOSE])).code !== 0) return { changed: false, detail: `no vLLM service in CT ${vmid}` };
-      await host.ctMust(vmid, ['docker', 'compose', '-f', COMPOSE, 'down'], { timeoutMs: 300_000 });
-      await host.ctMust(vmid, ['rm', '-f', COMPOSE]);
-      return { changed: true, detail: `vLLM stopped in CT ${vmid}; Docker stays installed` };
     },
   };
 }

@@ -28,8 +28,16 @@ export async function finalProgress(handle: WorkflowHandle): Promise<DeployProgr
       const p = details?.[0] as DeployProgress | undefined;
       if (p && typeof p === 'object' && 'checkpoints' in p) return p;
     }
-    // Cancelled or terminated: the query still answers from the replayed state.
-    return handle.query<DeployProgress>('progress');
+    // Cancelled or terminated: the query still answers from the replayed state. A query that reaches the worker
+    // while it evicts the run it just closed can be dropped with it ("leftover buffered tasks when evicting run")
+    // and time out; asked again, it is answered by a fresh replay.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await handle.query<DeployProgress>('progress');
+      } catch (queryErr) {
+        if (attempt >= 3 || !/DEADLINE_EXCEEDED|query timed out/i.test(`${(queryErr as Error).message} ${String((queryErr as { cause?: unknown }).cause ?? '')}`)) throw queryErr;
+      }
+    }
   }
 }
 

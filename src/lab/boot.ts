@@ -2,8 +2,9 @@
  * A host reboot, as far as the deploy cares: every guest stops; the kernel forgets what was done by hand in sysfs
  * (driver_override, a manual bind) and which modules were loaded; at boot each PCI device goes to the driver its
  * id tables and modprobe.d give it; systemd-modules-load loads /etc/modules and modules-load.d; enabled oneshot
- * units of /etc/systemd/system run (their ExecStart lines, absolute paths as systemd wants them); then
- * pve-guests starts the guests with onboot=1, in vmid order, logging a guest that fails and going on.
+ * units of /etc/systemd/system ordered Before=pve-guests.service run (their ExecStart lines, absolute paths as
+ * systemd wants them); pve-guests starts the guests with onboot=1, in vmid order, logging a guest that fails and
+ * going on; then the other oneshot units run.
  */
 import type { LabHost } from './host';
 import type { World } from './world';
@@ -114,13 +115,22 @@ export async function rebootHost(world: World, host: LabHost): Promise<BootRepor
   host.state.node.modules = modules;
   const report: BootReport = { units: {}, started: [], failed: [] };
   const rt = world.runtime('host');
+  // Enabled oneshot units: those ordered Before=pve-guests.service run before the guests start, the rest after.
+  const early: Array<[string, string]> = [];
+  const late: Array<[string, string]> = [];
   for (const unit of [...rt.enabledServices].sort()) {
     const text = await m?.fs.readFile(`/etc/systemd/system/${unit}`).catch(() => undefined);
     if (text === undefined || !/^Type=oneshot$/m.test(text)) continue;
-    const ok = await runUnit(world, text, (why) => host.record('ssh', 'boot.unit-failed', undefined, `${unit}: ${why}`));
-    rt.services[unit] = ok ? 'active' : 'failed';
-    report.units[unit] = rt.services[unit] as 'active' | 'failed';
+    (/^Before=.*\bpve-guests\.service\b/m.test(text) ? early : late).push([unit, text]);
   }
+  const runAll = async (units: Array<[string, string]>): Promise<void> => {
+    for (const [unit, text] of units) {
+      const ok = await runUnit(world, text, (why) => host.record('ssh', 'boot.unit-failed', undefined, `${unit}: ${why}`));
+      rt.services[unit] = ok ? 'active' : 'failed';
+      report.units[unit] = rt.services[unit] as 'active' | 'failed';
+    }
+  };
+  await runAll(early);
   for (const g of host.guests().sort((a, b) => a.vmid - b.vmid)) {
     if (g.config.onboot !== '1') continue;
     try {
@@ -130,5 +140,6 @@ export async function rebootHost(world: World, host: LabHost): Promise<BootRepor
       report.failed.push({ vmid: g.vmid, error: (e as Error).message });
     }
   }
+  await runAll(late);
   return report;
 }

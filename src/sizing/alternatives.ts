@@ -33,12 +33,12 @@ function atUsefulContext(input: FitInput, minContext: number): FitResult | undef
  * How a user asks pve-vllm for a change: its own flags where it has them (`--model`, `--max-model-len`), config
  * keys for the rest. `onlineFp8`: FP8 of a 16-bit checkpoint, which only `model.quantization: fp8` asks for.
  */
-export function howToAsk(change: Alternative['change'], onlineFp8 = false): string {
+export function howToAsk(change: Alternative['change'], onlineFp8 = false, dropFp8 = false): string {
   const flags = [change.model ? `--model ${change.model}` : '', change.maxModelLen !== undefined ? `--max-model-len ${change.maxModelLen}` : ''].filter(Boolean);
   const keys = [
     change.gpuMemoryUtilization !== undefined ? `model.gpuMemoryUtilization: ${change.gpuMemoryUtilization.toFixed(2)}` : '',
     change.kvCacheDtype ? `model.kvCacheDtype: ${change.kvCacheDtype}` : '',
-    onlineFp8 ? 'model.quantization: fp8' : '',
+    onlineFp8 ? 'model.quantization: fp8' : dropFp8 ? 'no model.quantization' : '',
     change.cpuOffloadGb !== undefined ? `model.cpuOffloadGb: ${change.cpuOffloadGb}` : '',
   ].filter(Boolean);
   if (keys.length === 0) return flags.join(' ');
@@ -91,7 +91,9 @@ export function suggestAlternatives(input: FitInput): Alternative[] {
       const result = atUsefulContext({ ...input, model: v.model, quantization: v.quantization, cpuOffloadGb: offload, maxModelLen: Math.min(asked, family.nativeContext) }, MIN_USEFUL_CONTEXT);
       if (!result) continue;
       const online = v.quantization === 'fp8' && !(family.checkpoints ?? []).some((c) => c.repo === v.model);
-      out.push({ kind: 'quantization', summary: `${howToAsk({ model: v.model, maxModelLen: result.maxModelLen }, online)} (${result.quantization})`, change: { model: v.model, quantization: v.quantization, maxModelLen: result.maxModelLen }, result });
+      // Offload only with 16-bit weights, and online FP8 only of a 16-bit checkpoint: the offer says to drop them.
+      const change = { model: v.model, maxModelLen: result.maxModelLen, ...(offload !== input.cpuOffloadGb ? { cpuOffloadGb: offload } : {}) };
+      out.push({ kind: 'quantization', summary: `${howToAsk(change, online, input.quantization === 'fp8' && !online)} (${result.quantization})`, change: { ...change, quantization: v.quantization }, result });
     }
   }
 
@@ -115,7 +117,8 @@ export function suggestAlternatives(input: FitInput): Alternative[] {
       const result = atUsefulContext({ ...input, model: v.model, quantization: v.quantization, maxModelLen: Math.min(asked || other.nativeContext, other.nativeContext), cpuOffloadGb: 0 }, MIN_USEFUL_CONTEXT);
       if (!result) continue;
       const online = v.quantization === 'fp8' && !(other.checkpoints ?? []).some((c) => c.repo === v.model);
-      others.push({ kind: 'model', summary: `${howToAsk({ model: v.model, maxModelLen: result.maxModelLen }, online)} (${result.quantization}, ${result.verdict})`, change: { model: v.model, quantization: v.quantization, maxModelLen: result.maxModelLen }, result });
+      const change = { model: v.model, maxModelLen: result.maxModelLen, ...((input.cpuOffloadGb ?? 0) > 0 ? { cpuOffloadGb: 0 } : {}) };
+      others.push({ kind: 'model', summary: `${howToAsk(change, online, input.quantization === 'fp8' && !online)} (${result.quantization}, ${result.verdict})`, change: { ...change, quantization: v.quantization }, result });
       break; // the first usable variant is the smallest footprint this family offers
     }
   }

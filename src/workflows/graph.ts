@@ -21,8 +21,8 @@ export const STEP_DEPENDENCIES: Record<string, readonly string[]> = {
   verifyGpuInContainer: ['ensureNvidiaUserspace'],
   ensureDocker: ['verifyGpuInContainer'], // policy: checkpoint 3 first; one dpkg lock
   ensureNvidiaToolkit: ['ensureDocker'],
-  ensureImagePulled: ['ensureNvidiaToolkit'],
-  ensureGpuBootUnit: ['ensureHostGpuDriver'], // beside the pull: nothing waits for it // the toolkit restarts dockerd, which would kill a pull
+  ensureImagePulled: ['ensureNvidiaToolkit'], // the toolkit restarts dockerd, which would kill a pull
+  ensureGpuBootUnit: ['ensureHostGpuDriver'], // beside the pull: nothing waits for it
   // 6: the frontends need only the frontend answer (given after the assessment)
   readGuestConfig: ['assessOpenwebui'],
   ensureComfyuiOnVllm: ['readGuestConfig'],
@@ -35,4 +35,5 @@ export const STEP_DEPENDENCIES: Record<string, readonly string[]> = {
   // 7 and the scrap
   verifyChatThroughFrontend: ['verifyFrontendReachesVllm'],
   backupGuest: ['verifyChatThroughFrontend'],
+  recordDeployment: ['verifyChatThroughFrontend'], // what a teardown needs, once checkpoint 6 passed
 };

@@ -74,6 +74,22 @@ describe('activities are idempotent against the lab', () => {
     expect({ config: after?.config, lxc: after?.lxc, status: after?.status }).toEqual({ config: before?.config, lxc: before?.lxc, status: before?.status });
   });
 
+  it('releaseComfyuiGpu also takes out PVE devN passthrough, the form community-scripts write', async () => {
+    const original = (await sh(lab, 'cat /etc/pve/lxc/118.conf')).stdout;
+    const devN = original.split('\n').filter((l) => !/nvidia|dri|cgroup2/.test(l)).join('\n').replace(/\n*$/, '\ndev0: /dev/nvidia0,gid=44\ndev1: /dev/nvidiactl,gid=44\ndev2: /dev/dri/renderD128,gid=104\n');
+    expect((await sh(lab, 'cat > /etc/pve/lxc/118.conf', devN)).code).toBe(0);
+    const run = new MockActivityEnvironment({ workflowExecution: { workflowId: 'comfy-devn', runId: 'r1' } });
+    try {
+      expect(await run.run(acts.releaseComfyuiGpu, cfg)).toMatchObject({ changed: true, detail: 'CT 118: GPU passthrough removed, ComfyUI on --cpu' });
+      const conf = lab.state().guests['118']?.config ?? {};
+      expect(Object.keys(conf).filter((k) => /^dev\d+$/.test(k))).toEqual([]);
+      expect(lab.state().guests['118']?.status).toBe('running');
+    } finally {
+      await sh(lab, 'cat > /etc/pve/lxc/118.conf', original);
+      await sh(lab, 'pct exec 118 -- rm -f /etc/systemd/system/comfyui.service.d/pve-vllm-cpu.conf /root/.pve-vllm-comfyui-before.json');
+    }
+  });
+
   it('ensureGpuBootUnit writes and enables its unit once; removeGpuBootUnit takes away only what its run made', async () => {
     const run = new MockActivityEnvironment({ workflowExecution: { workflowId: 'unit', runId: 'r1' } });
     expect(await run.run(acts.ensureGpuBootUnit, cfg)).toEqual({ changed: true });

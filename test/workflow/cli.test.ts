@@ -180,10 +180,15 @@ describe('pve-vllm CLI', () => {
   });
 
   it.each([
-    ['meta-llama/Llama-3.1-8B-Instruct', []],
-    ['hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4', ['--max-model-len', '65536']],
-  ])('every configuration plan offers for %s can be asked for as printed, and then fits', async (model, more) => {
-    const example = join(__dirname, '..', '..', 'examples', 'seed-lab.yaml');
+    ['meta-llama/Llama-3.1-8B-Instruct', [], {}],
+    ['hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4', ['--max-model-len', '65536'], {}],
+    ['meta-llama/Llama-3.1-8B-Instruct', ['--max-model-len', '65536'], { quantization: 'fp8', cpuOffloadGb: 4 }],
+  ])('every configuration plan offers for %s %j %j can be asked for as printed, and then fits', async (model, more, base) => {
+    const dir0 = mkdtempSync(join(tmpdir(), 'offer-base-'));
+    const example = join(dir0, 'base.yaml');
+    const baseDoc = parse(readFileSync(join(__dirname, '..', '..', 'examples', 'seed-lab.yaml'), 'utf8')) as { model: Record<string, unknown> };
+    Object.assign(baseDoc.model, base);
+    writeFileSync(example, stringify(baseDoc));
     const first = await run(['plan', '--config', example, '--model', model, ...more]);
     expect(first.code).toBe(2);
     const offers = [...first.out.matchAll(/^ {2}\d+\. (.+?)(?: \([^)]*\))?: needs /gm)].map((m) => m[1] ?? '');
@@ -194,6 +199,7 @@ describe('pve-vllm CLI', () => {
       doc.model.id = model;
       const keys = [...offer.matchAll(/model\.(\w+): ([^,\s]+)/g)];
       for (const [, k = '', v = ''] of keys) doc.model[k] = Number.isNaN(Number(v)) ? v : Number(v);
+      for (const [, k = ''] of offer.matchAll(/\bno model\.(\w+)/g)) delete doc.model[k];
       const flags = [...offer.matchAll(/(--model|--max-model-len) (\S+)/g)].flatMap((m) => [m[1] ?? '', m[2] ?? '']);
       expect(keys.length + flags.length).toBeGreaterThan(0);
       const dir = mkdtempSync(join(tmpdir(), 'offer-'));

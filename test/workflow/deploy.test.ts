@@ -281,7 +281,7 @@ describe('deploy on the lab', () => {
   });
 
   it('repurposes OpenWebUI\'s CT for vLLM and reaches vLLM at that CT\'s address', async () => {
-    const { statePath } = await labWithGpuIn116();
+    const { statePath, before } = await labWithGpuIn116();
     const { progress, lab } = await runDeploy({ labState: statePath, decide: { openwebui: 'repurpose', frontend: 'comfyui' } });
     try {
       expect({ status: progress.status, error: progress.error }).toEqual({ status: 'completed', error: undefined });
@@ -292,6 +292,12 @@ describe('deploy on the lab', () => {
       // CT 117's address has no vLLM: the old endpoint would have waited there for good.
       expect((await fetch(`${lab.endpoints.vllm}/health`).catch(() => undefined))?.status).toBeUndefined();
       expect((await fetch(`${lab.endpoints.vllmRepurposed}/health`)).status).toBe(200);
+      // Teardown: CT 116 keeps its data and gets its config back; vLLM, which it never had, goes.
+      const down = await runTeardown(lab);
+      expect({ status: down.status, error: down.error, step: down.steps[1]?.detail }).toEqual({ status: 'completed', error: undefined, step: expect.stringMatching(/^vLLM removed from CT 116 \(Docker stays installed\); CT 116 config/) });
+      expectHostAsBefore(before, lab.state());
+      expect(lab.state().runtimes['116']?.docker.containers.filter((c) => c.state === 'running')).toEqual([]);
+      expect((await sh(lab, 'pct exec 116 -- ls -A /opt/vllm')).stdout).toBe('');
     } finally {
       await lab.stop();
     }
