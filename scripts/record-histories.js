@@ -27,6 +27,8 @@ const SCENARIOS = [
   { name: 'cancelled-during-release', decide: { openwebui: 'keep', frontend: 'openwebui' }, cancelWhilePending: 'ensureGpuReleasedFromVm', timeScale: 0.5 },
   // Recorded with ComfyUI's GPU taken when it is not the frontend, and the GPU boot unit.
   { name: 'vllm-oom-openwebui-v3', decide: { openwebui: 'keep', frontend: 'openwebui' }, faults: ['vllm-oom'] },
+  // Recorded with the deployment record a teardown reads.
+  { name: 'keep-openwebui-v4', decide: { openwebui: 'keep', frontend: 'openwebui' } },
 ];
 
 async function main() {
