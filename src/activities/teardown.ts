@@ -1,5 +1,6 @@
 // What a teardown needs: the host as it was before pve-vllm's first deploy, kept on the host when a deploy passes
-// checkpoint 6. The first deploy's facts win: a later one (a re-run, a model switch) finds the host deployed.
+// checkpoint 6. The first deploy's facts win: a later one (a re-run, a model switch) finds the host deployed, and
+// adds only the config of a CT no earlier deploy had changed.
 import type { DeployConfig } from '../config/schema';
 import type { Changed, DeploymentRecord, UndoResult } from './contract';
 import { ActivityDeps, Host, thisRunsRecord } from './deps';
@@ -35,9 +36,12 @@ export function createTeardownActivities(deps: ActivityDeps) {
       // Kept once: the first deploy knew the host as it was; a later one (a re-run, a model switch) knows it deployed.
       let changed = false;
       let record = parse(await host.read(DEPLOYMENT_RECORD));
-      if (record === null) {
-        await host.write(DEPLOYMENT_RECORD, `${JSON.stringify(facts, null, 2)}\n`, '0600');
-        record = facts;
+      // A CT config no earlier deploy kept (a frontend added to the config since, say) is added: before this run,
+      // that CT was as no pve-vllm deploy had left it. The vLLM CT's is kept by the first deploy only.
+      const added = record ? Object.entries(facts.confBefore).filter(([id]) => !(id in (record as DeploymentRecord).confBefore) && id !== String((record as DeploymentRecord).vllmCt.id)) : [];
+      if (record === null || added.length > 0) {
+        record = record ? { ...record, confBefore: { ...record.confBefore, ...Object.fromEntries(added) } } : facts;
+        await host.write(DEPLOYMENT_RECORD, `${JSON.stringify(record, null, 2)}\n`, '0600');
         changed = true;
       }
       changed = (await keep(() => host.read(BOOT_UNIT_BEFORE_DEPLOY), (t) => host.write(BOOT_UNIT_BEFORE_DEPLOY, t, '0600'), await host.read(BOOT_UNIT_BEFORE))) || changed;

@@ -84,6 +84,8 @@ describe('pve-vllm CLI', () => {
     [['demo', '--time-scale', '1e9'], /--time-scale: got "1e9"; allowed: .* at most 100/],
     [['lab', '--time-scale', '-1'], /--time-scale: got "-1"; allowed: a number greater than 0/],
     [['demo', '--ui-port', '70000'], /--ui-port: got "70000"; allowed: a TCP port, 1 to 65535/],
+    [['teardown', '--config', 'no-such.yaml', '--address', '127.0.0.1:1'], /--config: got "no-such\.yaml"; allowed: a readable YAML deploy config file .* — no such file/],
+    [['teardown', '--config', 'examples/seed-lab.yaml', '--workflow-id', ' x'], /--workflow-id: got " x"; allowed: 1 to 1000 characters/],
   ])('%j is bad input: exit 2 with a clear message', async (args, message) => {
     const r = await run(args as string[]);
     expect(r.code).toBe(2);

@@ -8,6 +8,7 @@ import { createActivities } from '../../src/activities';
 import { createActivityDeps } from '../../src/activities/deps';
 import { startLab } from '../../src/lab';
 import type { LabState } from '../../src/lab/state';
+import type { DeployConfig } from '../../src/config/schema';
 import type { DeployProgress } from '../../src/workflows/messages';
 import { labConfig, runDeploy, runTeardown, withClient } from '../harness/deploy-run';
 import { sh } from '../lab/helpers';
@@ -179,6 +180,25 @@ describe('deploy on the lab', () => {
       expect(lab.state().runtimes['116']?.openwebui?.config).toEqual(before.runtimes['116']?.openwebui?.config);
       const again = await runTeardown(lab).catch((e: unknown) => e);
       expect({ status: (again as DeployProgress).status, error: (again as DeployProgress).error }).toMatchObject({ status: 'failed', error: expect.stringMatching(/no deployment record on 127\.0\.0\.1/) });
+    } finally {
+      await lab.stop();
+    }
+  });
+
+  it('teardown also puts back a frontend that only a later deploy changed (added to the config since)', async () => {
+    const before = await freshHostState();
+    const statePath = join(mkdtempSync(join(tmpdir(), 'lab-state-')), 'lab.json');
+    const withoutComfy = (c: DeployConfig): DeployConfig => ({ ...c, guests: { ...c.guests, comfyui: undefined } });
+    const first = await runDeploy({ labState: statePath, decide: { openwebui: 'keep', frontend: 'openwebui' }, configEdit: withoutComfy });
+    expect(first.progress.status).toBe('completed');
+    expect(guestSnapshot(first.lab.state(), 118)).toEqual(guestSnapshot(before, 118));
+    await first.lab.stop();
+    const { progress, lab } = await runDeploy({ labState: statePath, decide: { openwebui: 'keep', frontend: 'both' } });
+    try {
+      expect(progress.status).toBe('completed');
+      expect(lab.state().guests['118']?.lxc.some(([, v]) => v.includes('nvidia'))).toBe(false);
+      expect((await runTeardown(lab)).status).toBe('completed');
+      expectHostAsBefore(before, lab.state());
     } finally {
       await lab.stop();
     }
