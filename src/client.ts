@@ -122,6 +122,7 @@ export function buildProgram(run: (p: Promise<number>) => void): Command {
     .option('--max-model-len <n>', 'override the context length', positiveInt('--max-model-len'))
     .option('--json', 'print one JSON report')
     .option('--keep', 'keep the dev server and Web UI up until Ctrl-C')
+    .option('--teardown', 'after a completed deploy, take it back with `teardown`: the lab ends as it began')
     .option('--ui-port <port>', 'Web UI port', port('--ui-port'), 8233)
     .option('--time-scale <x>', `lab time scale: 1 = the lab's realistic profile, scaled down; at most ${MAX_TIME_SCALE} (default 0.25, under a minute)`, timeScale, 0.25)
     .action((o) => run(import('./cli/demo').then((m) => m.demoCommand(o, io))));

@@ -274,11 +274,13 @@ export function composeFile(cfg: DeployConfig, l: VllmLaunch): string {
  */
 /** Keeps this run's copy of the vLLM service's "before" for a teardown, unless a first deploy's is there already. */
 export async function keepVllmBefore(host: Host, vmid: number): Promise<boolean> {
-  if (parseBefore(await host.ctRead(vmid, BEFORE_STATE))?.run !== thisRun()) return false;
-  if ((await host.ct(vmid, ['test', '-e', KEPT_STATE])).code === 0) return false;
-  // The state line last, as for the run's own copy: with it there, the copies are whole.
-  await host.ctMust(vmid, ['sh', '-c', `set -e; install -d -m 0700 ${KEPT_DIR}; rm -f ${KEPT_STATE}; ${copyVllmFiles(BEFORE_DIR, KEPT_DIR)}; cp -p ${BEFORE_STATE} ${KEPT_STATE}`]);
-  return true;
+  // One command: only this run's copy (its state line starts with the run id), only if none is kept yet, and the
+  // state line last, as for the run's own copy: with it there, the copies are whole.
+  const script = `set -e; if [ ! -e ${KEPT_STATE} ] && grep -q "^$1 " ${BEFORE_STATE} 2>/dev/null; then ` +
+    `install -d -m 0700 ${KEPT_DIR}; ${copyVllmFiles(BEFORE_DIR, KEPT_DIR)}; cp -p ${BEFORE_STATE} ${KEPT_STATE}; echo kept; fi`;
+  const r = await host.ct(vmid, ['sh', '-c', script, 'keep', thisRun()]);
+  if (r.code !== 0 && (await host.ct(vmid, ['true'])).code === 0) throw new CommandFailedError(`pct exec ${vmid} -- keep the vLLM service's before`, r);
+  return r.stdout.includes('kept');
 }
 
 async function vllmRunning(host: Host, vmid: number, any = false): Promise<boolean> {

@@ -3,7 +3,7 @@
 // adds only the config of a CT no earlier deploy had changed.
 import type { DeployConfig } from '../config/schema';
 import type { Changed, DeploymentRecord, UndoResult } from './contract';
-import { ActivityDeps, Host, thisRunsRecord } from './deps';
+import { ActivityDeps, Host, thisRun } from './deps';
 import { keepVllmBefore } from './container';
 import { COMFY_BEFORE, deployBeforePath, OWUI_STASH } from './frontends';
 import { BOOT_UNIT_BEFORE, BOOT_UNIT_BEFORE_DEPLOY } from './host';
@@ -23,12 +23,14 @@ function parse(text: string | undefined): DeploymentRecord | null {
 export function createTeardownActivities(deps: ActivityDeps) {
   const h = (cfg: DeployConfig) => new Host(deps, cfg);
 
-  /** Copies this run's "before" of a file to its kept place, unless a first deploy's copy is there already. */
-  async function keep(read: () => Promise<string | undefined>, write: (text: string) => Promise<void>, ownRecord: string | undefined): Promise<boolean> {
-    if (!ownRecord || thisRunsRecord(ownRecord) === undefined || (await read()) !== undefined) return false;
-    await write(ownRecord);
-    return true;
-  }
+  /**
+   * Copies this run's "before" record of a file to its kept place, unless a first deploy's copy is there already:
+   * one command wherever it runs (on the host, or in a CT through `pct exec`). The run id is an argument.
+   */
+  const keepArgv = (own: string, kept: string): string[] => [
+    'sh', '-c', `if [ ! -e ${kept} ] && [ -e ${own} ] && grep -qF "\\"run\\":\\"$1\\"" ${own}; then cp -p ${own} ${kept} && echo kept; fi`, 'keep', thisRun(),
+  ];
+  const kept = (r: { code: number; stdout: string }): boolean => r.code === 0 && r.stdout.includes('kept');
 
   return {
     async recordDeployment(cfg: DeployConfig, facts: DeploymentRecord): Promise<Changed> {
@@ -44,14 +46,13 @@ export function createTeardownActivities(deps: ActivityDeps) {
         await host.write(DEPLOYMENT_RECORD, `${JSON.stringify(record, null, 2)}\n`, '0600');
         changed = true;
       }
-      changed = (await keep(() => host.read(BOOT_UNIT_BEFORE_DEPLOY), (t) => host.write(BOOT_UNIT_BEFORE_DEPLOY, t, '0600'), await host.read(BOOT_UNIT_BEFORE))) || changed;
+      changed = kept(await host.run(keepArgv(BOOT_UNIT_BEFORE, BOOT_UNIT_BEFORE_DEPLOY))) || changed;
       // A vLLM CT that was there before (repurposed, or made by hand) keeps what its service was, for a teardown.
       if (!record.vllmCt.created) changed = (await keepVllmBefore(host, record.vllmCt.id)) || changed;
       for (const [frontend, own] of [['comfyui', COMFY_BEFORE], ['openwebui', OWUI_STASH]] as const) {
         const g = cfg.guests[frontend];
-        if (!g || (await host.ct(g.id, ['true'])).code !== 0) continue; // absent, stopped or scrapped: nothing of it to keep
-        const kept = deployBeforePath(frontend);
-        changed = (await keep(() => host.ctRead(g.id, kept), (t) => host.ctWrite(g.id, kept, t, '0600'), await host.ctRead(g.id, own))) || changed;
+        // A CT that is absent, stopped or scrapped fails the exec: nothing of it to keep.
+        if (g) changed = kept(await host.ct(g.id, keepArgv(own, deployBeforePath(frontend)))) || changed;
       }
       return { changed };
     },

@@ -15,8 +15,8 @@ import { bundleWorkflows, connectWorker, createDeployWorker } from '../worker';
 import type { DeployProgress, PendingDecision } from '../workflows/messages';
 import { EXIT_BAD_INPUT } from './exit';
 import { startLabFor } from './lab-command';
-import { exitCodeOf, finalProgress, toReport, watch } from './report';
-import { Io, newWorkflowId, prepareDeploy, printReport, startDeploy } from './run-commands';
+import { exitCodeOf, finalProgress, renderProgress, toReport, watch } from './report';
+import { Io, newWorkflowId, prepareDeploy, printReport, startDeploy, startTeardown } from './run-commands';
 import { DEFAULT_TASK_QUEUE, workflowUiUrl } from './connection';
 
 export interface DemoFlags {
@@ -29,6 +29,8 @@ export interface DemoFlags {
   keep?: boolean;
   uiPort: number;
   timeScale?: number;
+  /** after a completed deploy, take it back with `teardown` (the lab ends as it began) */
+  teardown?: boolean;
 }
 
 export function parseDecides(list: string[]): Record<string, string> | string {
@@ -139,9 +141,24 @@ export async function demoCommand(f: DemoFlags, io: Io): Promise<number> {
     report.lab = {
       guests: Object.fromEntries(Object.values(s.guests).map((g) => [String(g.vmid), { status: g.status, gpu: guestHasGpu(g) }])),
     };
-    printReport(report, f.json === true, io);
-    log(`SSH handshakes seen by the lab: ${lab.handshakes()}; worker SSH connections: ${deps.ssh.handshakes}`);
     code = exitCodeOf(report.status);
+    if (f.teardown && report.status === 'completed') {
+      const th = await startTeardown(client, flags, prepared.config, workflowId, 'demo --teardown');
+      log(`\nteardown ${workflowId}\nTemporal UI: ${workflowUiUrl(flags, workflowId, th.firstExecutionRunId)}`);
+      if (!f.json) {
+        printReport(report, false, io);
+        await watch(th, io.out);
+      }
+      const down = await finalProgress(th);
+      const after = lab.state();
+      const guests = Object.fromEntries(Object.values(after.guests).map((g) => [String(g.vmid), { status: g.status, gpu: guestHasGpu(g) }]));
+      if (f.json) io.out.write(`${JSON.stringify({ ...report, teardown: { status: down.status, steps: down.steps, mutations: down.mutations, ...(down.error ? { error: down.error } : {}), lab: { guests } } }, null, 2)}\n`);
+      else io.out.write(`${renderProgress(down).join('\n')}\nguests now: ${Object.entries(guests).map(([id, g]) => `${id} ${g.status}${g.gpu ? ' (GPU)' : ''}`).join(', ')}\n`);
+      if (down.status !== 'completed') code = 1;
+    } else {
+      printReport(report, f.json === true, io);
+    }
+    log(`SSH handshakes seen by the lab: ${lab.handshakes()}; worker SSH connections: ${deps.ssh.handshakes}`);
     if (f.keep) {
       log(`\nkeeping the dev server and its UI up: ${server.uiUrl} — Ctrl-C to stop`);
       await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));

@@ -114,6 +114,16 @@ export async function deployCommand(f: DeployFlags, io: Io): Promise<number> {
   return exitCodeOf(report.status);
 }
 
+export async function startTeardown(client: Client, f: Pick<TemporalFlags, 'taskQueue'>, config: DeployConfig, workflowId: string, requestedBy = process.env.USER ?? 'cli') {
+  return client.workflow.start('teardown', {
+    taskQueue: f.taskQueue,
+    workflowId,
+    args: [{ config, requestedBy } satisfies DeployInput],
+    workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT,
+    staticSummary: `Tear down the vLLM deploy on ${config.proxmox.node}: GPU ${config.gpu.pciAddress} back to VM ${config.guests.vm.id}`,
+  });
+}
+
 /**
  * `pve-vllm teardown`: a completed deploy taken back, from what its first run kept on the host. Same workflow id
  * as the deploy, so Temporal refuses it while a deploy of the node runs (and a deploy while it runs).
@@ -129,13 +139,7 @@ export async function teardownCommand(f: TemporalFlags & { config: string; watch
   const workflowId = f.workflowId ?? newWorkflowId(config);
   let handle;
   try {
-    handle = await client.workflow.start('teardown', {
-      taskQueue: f.taskQueue,
-      workflowId,
-      args: [{ config, requestedBy: process.env.USER ?? 'cli' } satisfies DeployInput],
-      workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT,
-      staticSummary: `Tear down the vLLM deploy on ${config.proxmox.node}: GPU ${config.gpu.pciAddress} back to VM ${config.guests.vm.id}`,
-    });
+    handle = await startTeardown(client, f, config, workflowId);
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     io.err.write(`a run on node ${config.proxmox.node} is in progress (workflow ${workflowId}); let it end or cancel it first: pve-vllm cancel ${workflowId}\n`);
@@ -146,7 +150,7 @@ export async function teardownCommand(f: TemporalFlags & { config: string; watch
   if (f.watch && !f.json) await watch(handle, io.out);
   const p = await finalProgress(handle);
   if (f.json) io.out.write(`${JSON.stringify({ workflowId, uiUrl, ...p }, null, 2)}\n`);
-  else io.out.write(`${renderProgress(p).join('\n')}\n  changes to the host: ${p.mutations}\n`);
+  else io.out.write(`${renderProgress(p).join('\n')}\n`);
   return p.status === 'completed' ? EXIT_OK : EXIT_FAILED;
 }
 

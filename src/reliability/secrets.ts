@@ -121,7 +121,7 @@ export async function scanOutcome(env: Env, o: RunOutcome): Promise<{ findings: 
 }
 
 /** `pve-vllm demo` end to end in a child process (its own dev server, lab and worker), output scanned. */
-export async function scanDemo(args: string[], name: string, workDir: string): Promise<{ findings: Finding[]; places: string[]; status: string }> {
+export async function scanDemo(args: string[], name: string, workDir: string): Promise<{ findings: Finding[]; places: string[]; status: string; output: string }> {
   // A lab state made here first, so the demo's lab has credentials we know (they are kept in the state).
   const statePath = join(mkdtempSync(join(workDir, 'demo-')), 'lab.json');
   const lab = await startLab({ statePath });
@@ -134,7 +134,7 @@ export async function scanDemo(args: string[], name: string, workDir: string): P
   const more = uniqueSecrets([...secrets, ...labSecrets(after)]);
   await after.stop();
   const where = `CLI demo ${args.join(' ')}`;
-  return { findings: scanText(where, r.output, more), places: [where], status: `demo ${name} exit ${r.code}` };
+  return { findings: scanText(where, r.output, more), places: [where], status: `demo ${name} exit ${r.code}`, output: r.output };
 }
 
 export async function secretsCheck(env: Env, opts: { demo?: boolean; scenarios?: Scenario[] } = {}): Promise<SecretsReport> {

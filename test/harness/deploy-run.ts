@@ -62,7 +62,9 @@ export async function labConfig(lab: Lab, edit?: (c: DeployConfig) => DeployConf
 /** Starts a lab, a worker and a deploy; answers decisions; returns the final progress. The lab is left running. */
 export async function runDeploy(opts: RunOptions = {}): Promise<RunResult> {
   const lab = await startLab({ faults: opts.faults ?? [], statePath: opts.labState, timeScale: opts.timeScale ?? 0.05 });
-  const config = await labConfig(lab, opts.configEdit);
+  // A run that throws never hands the lab to the test: stop it here, or its servers keep jest from exiting.
+  const stopping = (err: unknown): never | Promise<never> => lab.stop().then(() => { throw err; });
+  const config = await labConfig(lab, opts.configEdit).catch(stopping);
   return withClient(async (client, nc) => {
     const deps = createActivityDeps();
     const taskQueue = `deploy-test-${process.pid}-${++seq}`;
@@ -73,17 +75,22 @@ export async function runDeploy(opts: RunOptions = {}): Promise<RunResult> {
       activities: createActivities(deps),
     });
     const workflowId = `test-deploy-${process.pid}-${Date.now()}-${seq}`;
-    const progress = await worker.runUntil(async () => {
-      const handle = await startDeploy(client, { taskQueue }, config, workflowId, 'test');
-      const answering = answerDecisions(handle, opts.decide ?? {});
-      if (opts.during) await opts.during(handle, lab);
-      const p = await finalProgress(handle);
-      await answering.stop();
-      return p;
-    });
-    await deps.ssh.close();
-    return { progress, lab, workflowId, deps };
-  }, opts.address);
+    try {
+      const progress = await worker.runUntil(async () => {
+        const handle = await startDeploy(client, { taskQueue }, config, workflowId, 'test');
+        const answering = answerDecisions(handle, opts.decide ?? {});
+        try {
+          if (opts.during) await opts.during(handle, lab);
+          return await finalProgress(handle);
+        } finally {
+          await answering.stop();
+        }
+      });
+      return { progress, lab, workflowId, deps };
+    } finally {
+      await deps.ssh.close();
+    }
+  }, opts.address).catch(stopping);
 }
 
 function answerDecisions(handle: WorkflowHandle, decide: { openwebui?: string; frontend?: string }): { stop(): Promise<void> } {

@@ -24,9 +24,11 @@ describe('secrets never leave the worker', () => {
     expect(r.findings).toEqual([]);
   });
 
-  it('are not in the output of `pve-vllm demo`', async () => {
-    const d = await scanDemo(['--decide', 'openwebui=keep', '--decide', 'frontend=openwebui'], 'happy', env.workDir);
+  it('are not in the output of `pve-vllm demo --teardown`, which deploys and takes it all back', async () => {
+    const d = await scanDemo(['--decide', 'openwebui=keep', '--decide', 'frontend=openwebui', '--teardown'], 'happy', env.workDir);
     expect(d.status).toBe('demo happy exit 0');
+    expect(d.output).toMatch(/checkpoint 6 Final integration/);
+    expect(d.output).toMatch(/✔ 6\. Forget the deployment[\s\S]*guests now: 116 running, 118 running \(GPU\), 151 running \(GPU\)$/m);
     expect(d.findings).toEqual([]);
   });
 });
