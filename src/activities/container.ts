@@ -268,10 +268,6 @@ export function composeFile(cfg: DeployConfig, l: VllmLaunch): string {
 }
 
 
-/**
- * Whether the vLLM service has a container that is running (or, with `any`, that exists at all: `--all`, for
- * compose lists only running containers without it, and a start that failed leaves one created or exited).
- */
 /** Keeps this run's copy of the vLLM service's "before" for a teardown, unless a first deploy's is there already. */
 export async function keepVllmBefore(host: Host, vmid: number): Promise<boolean> {
   // One command: only this run's copy (its state line starts with the run id), only if none is kept yet, and the
@@ -283,6 +279,10 @@ export async function keepVllmBefore(host: Host, vmid: number): Promise<boolean>
   return r.stdout.includes('kept');
 }
 
+/**
+ * Whether the vLLM service has a container that is running (or, with `any`, that exists at all: `--all`, for
+ * compose lists only running containers without it, and a start that failed leaves one created or exited).
+ */
 async function vllmRunning(host: Host, vmid: number, any = false): Promise<boolean> {
   const ps = await host.ct(vmid, ['docker', 'compose', '-f', COMPOSE, 'ps', ...(any ? ['--all'] : []), '--format', 'json']);
   if (ps.code !== 0) return false;

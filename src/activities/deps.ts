@@ -190,10 +190,15 @@ export function runRecord(fields: object): string {
  * untagged one of an older pve-vllm, or none at all give undefined, and an undo then restores nothing from it.
  */
 export function thisRunsRecord<T>(text: string | undefined): T | undefined {
+  const v = savedRecord<T & { run?: unknown }>(text);
+  return v?.run === thisRun() ? v : undefined;
+}
+
+/** A saved JSON record whoever saved it; undefined when there is none or it does not parse. */
+export function savedRecord<T>(text: string | undefined): T | undefined {
   if (text === undefined) return undefined;
   try {
-    const v = JSON.parse(text) as { run?: unknown };
-    return v.run === thisRun() ? (v as T) : undefined;
+    return (JSON.parse(text) ?? undefined) as T | undefined;
   } catch {
     return undefined;
   }

@@ -2,7 +2,7 @@
 // its persisted config (its env file alone does not take on an initialised instance). Each records how to undo.
 import type { DeployConfig } from '../config/schema';
 import type { FrontendResult, UndoResult } from './contract';
-import { ActivityDeps, Host, permanent, runRecord, thisRunsRecord } from './deps';
+import { ActivityDeps, Host, permanent, runRecord, savedRecord, thisRunsRecord } from './deps';
 import { joinConfigFile, splitConfigFile } from './parse';
 
 const COMFY_DIR = '/opt/ComfyUI';
@@ -12,9 +12,9 @@ const COMFY_NODE_REPO = 'https://github.com/hekmon/comfyui-openai-api';
 const COMFY_NODE_DIR = `${COMFY_DIR}/custom_nodes/comfyui-openai-api`;
 const COMFY_TEMPLATE = `${COMFY_DIR}/user/default/workflows/pve-vllm-chat.json`;
 /** where the previous OpenWebUI connection settings are kept, inside its own CT (they may hold keys) */
-export const OWUI_STASH = '/root/.pve-vllm-openwebui-openai-config.json';
+const OWUI_STASH = '/root/.pve-vllm-openwebui-openai-config.json';
 /** what ComfyUI's files were before a run's first change to them, inside its own CT */
-export const COMFY_BEFORE = '/root/.pve-vllm-comfyui-before.json';
+const COMFY_BEFORE = '/root/.pve-vllm-comfyui-before.json';
 
 /**
  * A frontend's "before", saved in its CT at a run's first change there and tagged with that run: the undo of a
@@ -249,7 +249,7 @@ export function createFrontendActivities(deps: ActivityDeps) {
       const g = cfg.guests[result.frontend];
       if (!g) return { changed: false, detail: `no ${result.frontend} in the config` };
       // Only what this run saved before its own first change: an earlier run's setup is not this run's to undo.
-      const path = result.frontend === 'comfyui' ? COMFY_BEFORE : OWUI_STASH;
+      const path = runBeforePath(result.frontend);
       return restoreFrontendFrom(host, cfg, result.frontend, thisRunsRecord<FrontendBefore>(await host.ctRead(g.id, path)), path, result.beforeRaw);
     },
 
@@ -267,16 +267,9 @@ export function createFrontendActivities(deps: ActivityDeps) {
         throw permanent(`CT ${g.id} (${frontend}) is stopped, so what the deploy changed inside it cannot be put back: start it (pct start ${g.id}) and run teardown again`, 'FrontendStopped');
       }
       const kept = deployBeforePath(frontend);
-      const text = await host.ctRead(g.id, kept);
-      let before: FrontendBefore | undefined;
-      try {
-        before = text === undefined ? undefined : (JSON.parse(text) as FrontendBefore);
-      } catch {
-        before = undefined;
-      }
-      const undone = await restoreFrontendFrom(host, cfg, frontend, before, kept, confBefore);
+      const undone = await restoreFrontendFrom(host, cfg, frontend, savedRecord<FrontendBefore>(await host.ctRead(g.id, kept)), kept, confBefore);
       // The runs' own records go too: a later deploy starts from the host as it now is.
-      await host.ctMust(g.id, ['rm', '-f', frontend === 'comfyui' ? COMFY_BEFORE : OWUI_STASH]);
+      await host.ctMust(g.id, ['rm', '-f', runBeforePath(frontend)]);
       return undone;
     },
   };
@@ -321,6 +314,11 @@ export function createFrontendActivities(deps: ActivityDeps) {
     }
     return { changed: done.length > 0, detail: done.length ? done.join('; ') : `${frontend} already as before` };
   }
+}
+
+/** Where a run saves a frontend's "before", in its CT (OpenWebUI's connections; ComfyUI's files). */
+export function runBeforePath(frontend: 'openwebui' | 'comfyui'): string {
+  return frontend === 'comfyui' ? COMFY_BEFORE : OWUI_STASH;
 }
 
 /** Where a frontend's "before" of pve-vllm's first deploy is kept in its CT, for a teardown. */

@@ -12,7 +12,7 @@ import type {
   RepoResult,
   UndoResult,
 } from './contract';
-import { ActivityDeps, CommandFailedError, Host, lookAgain, permanent, runRecord, thisRunsRecord } from './deps';
+import { ActivityDeps, CommandFailedError, Host, lookAgain, permanent, runRecord, savedRecord, thisRunsRecord } from './deps';
 import { parseDriverVersion, parseLspciDriver, parseProcDevices, shortBdf } from './parse';
 
 /** Pinned like everything else: the version the design document ran. */
@@ -302,7 +302,7 @@ export function createHostActivities(deps: ActivityDeps) {
       const host = h(cfg);
       const text = bootUnitText(cfg.gpu.pciAddress);
       const current = await host.read(BOOT_UNIT);
-      const enabled = (await host.run(['systemctl', 'is-enabled', '--quiet', BOOT_UNIT_NAME])).code === 0;
+      const enabled = await bootUnitEnabled(host);
       if (current === text && enabled) return { changed: false };
       // This run's first change here saves what was there; a retry keeps the first attempt's copy.
       if (!thisRunsRecord<BootUnitBefore>(await host.read(BOOT_UNIT_BEFORE))) {
@@ -324,17 +324,12 @@ export function createHostActivities(deps: ActivityDeps) {
     /** Teardown: the unit as before pve-vllm's first deploy; without a kept record, pve-vllm's own unit goes. */
     async tearDownGpuBootUnit(cfg: DeployConfig): Promise<UndoResult> {
       const host = h(cfg);
-      let before: BootUnitBefore = { unit: null, enabled: false };
-      try {
-        before = JSON.parse((await host.read(BOOT_UNIT_BEFORE_DEPLOY)) ?? 'null') ?? before;
-      } catch {
-        // unreadable: as if there was none
-      }
+      // No kept record (or an unreadable one): as if there was no unit before.
+      const before = savedRecord<BootUnitBefore>(await host.read(BOOT_UNIT_BEFORE_DEPLOY)) ?? { unit: null, enabled: false };
       const undone = await putBackBootUnit(host, before, BOOT_UNIT_BEFORE_DEPLOY);
       await host.must(['rm', '-f', BOOT_UNIT_BEFORE]);
       return undone;
     },
-
 
     async ensureHostGpuDriver(cfg: DeployConfig): Promise<HostDriverResult> {
       const host = h(cfg);
@@ -410,6 +405,10 @@ type UserBefore =
     }
   | { existed: false }; // this run made the user: its undo is 'remove user'
 
+async function bootUnitEnabled(host: Host): Promise<boolean> {
+  return (await host.run(['systemctl', 'is-enabled', '--quiet', BOOT_UNIT_NAME])).code === 0;
+}
+
 /** The boot unit as a saved "before" says (null: none), then the record removed. */
 async function putBackBootUnit(host: Host, before: BootUnitBefore | undefined, recordPath: string): Promise<UndoResult> {
   if (!before) return { changed: false, detail: `${BOOT_UNIT_NAME} as before` };
@@ -430,8 +429,7 @@ async function putBackBootUnit(host: Host, before: BootUnitBefore | undefined, r
       changed = true;
     }
     // A run may have only enabled a unit that was there: its enablement goes back too.
-    const enabled = (await host.run(['systemctl', 'is-enabled', '--quiet', BOOT_UNIT_NAME])).code === 0;
-    if (enabled !== before.enabled) {
+    if ((await bootUnitEnabled(host)) !== before.enabled) {
       await host.must(['systemctl', before.enabled ? 'enable' : 'disable', BOOT_UNIT_NAME]);
       changed = true;
     }

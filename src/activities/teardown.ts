@@ -3,22 +3,13 @@
 // adds only the config of a CT no earlier deploy had changed.
 import type { DeployConfig } from '../config/schema';
 import type { Changed, DeploymentRecord, UndoResult } from './contract';
-import { ActivityDeps, Host, thisRun } from './deps';
+import { ActivityDeps, Host, savedRecord, thisRun } from './deps';
 import { keepVllmBefore } from './container';
-import { COMFY_BEFORE, deployBeforePath, OWUI_STASH } from './frontends';
+import { deployBeforePath, runBeforePath } from './frontends';
 import { BOOT_UNIT_BEFORE, BOOT_UNIT_BEFORE_DEPLOY } from './host';
 
 /** Root-only, on the host: no secrets in it (a frontend's connections stay in its own CT). */
 export const DEPLOYMENT_RECORD = '/root/.pve-vllm-deployment.json';
-
-function parse(text: string | undefined): DeploymentRecord | null {
-  if (text === undefined) return null;
-  try {
-    return JSON.parse(text) as DeploymentRecord;
-  } catch {
-    return null;
-  }
-}
 
 export function createTeardownActivities(deps: ActivityDeps) {
   const h = (cfg: DeployConfig) => new Host(deps, cfg);
@@ -37,28 +28,28 @@ export function createTeardownActivities(deps: ActivityDeps) {
       const host = h(cfg);
       // Kept once: the first deploy knew the host as it was; a later one (a re-run, a model switch) knows it deployed.
       let changed = false;
-      let record = parse(await host.read(DEPLOYMENT_RECORD));
+      const saved = savedRecord<DeploymentRecord>(await host.read(DEPLOYMENT_RECORD));
       // A CT config no earlier deploy kept (a frontend added to the config since, say) is added: before this run,
       // that CT was as no pve-vllm deploy had left it. The vLLM CT's is kept by the first deploy only.
-      const added = record ? Object.entries(facts.confBefore).filter(([id]) => !(id in (record as DeploymentRecord).confBefore) && id !== String((record as DeploymentRecord).vllmCt.id)) : [];
-      if (record === null || added.length > 0) {
-        record = record ? { ...record, confBefore: { ...record.confBefore, ...Object.fromEntries(added) } } : facts;
+      const added = saved ? Object.entries(facts.confBefore).filter(([id]) => !(id in saved.confBefore) && id !== String(saved.vllmCt.id)) : [];
+      const record = saved ? { ...saved, confBefore: { ...saved.confBefore, ...Object.fromEntries(added) } } : facts;
+      if (!saved || added.length > 0) {
         await host.write(DEPLOYMENT_RECORD, `${JSON.stringify(record, null, 2)}\n`, '0600');
         changed = true;
       }
       changed = kept(await host.run(keepArgv(BOOT_UNIT_BEFORE, BOOT_UNIT_BEFORE_DEPLOY))) || changed;
       // A vLLM CT that was there before (repurposed, or made by hand) keeps what its service was, for a teardown.
       if (!record.vllmCt.created) changed = (await keepVllmBefore(host, record.vllmCt.id)) || changed;
-      for (const [frontend, own] of [['comfyui', COMFY_BEFORE], ['openwebui', OWUI_STASH]] as const) {
+      for (const frontend of ['comfyui', 'openwebui'] as const) {
         const g = cfg.guests[frontend];
         // A CT that is absent, stopped or scrapped fails the exec: nothing of it to keep.
-        if (g) changed = kept(await host.ct(g.id, keepArgv(own, deployBeforePath(frontend)))) || changed;
+        if (g) changed = kept(await host.ct(g.id, keepArgv(runBeforePath(frontend), deployBeforePath(frontend)))) || changed;
       }
       return { changed };
     },
 
     async readDeploymentRecord(cfg: DeployConfig): Promise<DeploymentRecord | null> {
-      return parse(await h(cfg).read(DEPLOYMENT_RECORD));
+      return savedRecord<DeploymentRecord>(await h(cfg).read(DEPLOYMENT_RECORD)) ?? null;
     },
 
     async deleteDeploymentRecord(cfg: DeployConfig): Promise<UndoResult> {

@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline/promises';
 import { Client } from '@temporalio/client';
 import { Runtime, DefaultLogger } from '@temporalio/worker';
 import { choiceProblem, decisionConflict, type FrontendChoice, type OpenWebuiChoice } from '../config/decisions';
-import type { FaultName } from '../lab/state';
+import type { FaultName, LabState } from '../lab/state';
 import { startDevServer } from '../temporal/dev-server';
 import { bundleWorkflows, connectWorker, createDeployWorker } from '../worker';
 import type { DeployProgress, PendingDecision } from '../workflows/messages';
@@ -137,10 +137,7 @@ export async function demoCommand(f: DemoFlags, io: Io): Promise<number> {
       await watch(handle, io.out, answer);
     }
     const report = toReport(workflowId, await finalProgress(handle), uiUrl);
-    const s = lab.state();
-    report.lab = {
-      guests: Object.fromEntries(Object.values(s.guests).map((g) => [String(g.vmid), { status: g.status, gpu: guestHasGpu(g) }])),
-    };
+    report.lab = { guests: labGuests(lab.state()) };
     code = exitCodeOf(report.status);
     if (f.teardown && report.status === 'completed') {
       const th = await startTeardown(client, flags, prepared.config, workflowId, 'demo --teardown');
@@ -150,8 +147,7 @@ export async function demoCommand(f: DemoFlags, io: Io): Promise<number> {
         await watch(th, io.out);
       }
       const down = await finalProgress(th);
-      const after = lab.state();
-      const guests = Object.fromEntries(Object.values(after.guests).map((g) => [String(g.vmid), { status: g.status, gpu: guestHasGpu(g) }]));
+      const guests = labGuests(lab.state());
       if (f.json) io.out.write(`${JSON.stringify({ ...report, teardown: { status: down.status, steps: down.steps, mutations: down.mutations, ...(down.error ? { error: down.error } : {}), lab: { guests } } }, null, 2)}\n`);
       else io.out.write(`${renderProgress(down).join('\n')}\nguests now: ${Object.entries(guests).map(([id, g]) => `${id} ${g.status}${g.gpu ? ' (GPU)' : ''}`).join(', ')}\n`);
       if (down.status !== 'completed') code = 1;
@@ -173,6 +169,11 @@ export async function demoCommand(f: DemoFlags, io: Io): Promise<number> {
     removeDir();
   }
   return code;
+}
+
+/** Each guest of the lab's host: running or not, and whether it has the GPU passed through. */
+function labGuests(s: LabState): Record<string, { status: string; gpu: boolean }> {
+  return Object.fromEntries(Object.values(s.guests).map((g) => [String(g.vmid), { status: g.status, gpu: guestHasGpu(g) }]));
 }
 
 function guestHasGpu(g: { type: string; config: Record<string, string>; lxc: Array<[string, string]> }): boolean {

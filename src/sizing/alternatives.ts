@@ -19,6 +19,11 @@ function variantsOf(family: ModelSpec): { model: string; quantization?: Quantiza
   return [...checkpoints, { model: family.id, quantization: 'fp8' as const }, { model: family.id }];
 }
 
+/** FP8 of a 16-bit checkpoint, quantized as it loads: only `model.quantization: fp8` asks vLLM for it. */
+function isOnlineFp8(family: ModelSpec, v: { model: string; quantization?: Quantization }): boolean {
+  return v.quantization === 'fp8' && !(family.checkpoints ?? []).some((c) => c.repo === v.model);
+}
+
 /** The asked context if it fits, else the largest that fits when it is still useful. */
 function atUsefulContext(input: FitInput, minContext: number): FitResult | undefined {
   const first = assessFit(input);
@@ -90,7 +95,7 @@ export function suggestAlternatives(input: FitInput): Alternative[] {
       const offload = v.quantization === undefined ? input.cpuOffloadGb : 0; // offload only works with 16-bit weights
       const result = atUsefulContext({ ...input, model: v.model, quantization: v.quantization, cpuOffloadGb: offload, maxModelLen: Math.min(asked, family.nativeContext) }, MIN_USEFUL_CONTEXT);
       if (!result) continue;
-      const online = v.quantization === 'fp8' && !(family.checkpoints ?? []).some((c) => c.repo === v.model);
+      const online = isOnlineFp8(family, v);
       // Offload only with 16-bit weights, and online FP8 only of a 16-bit checkpoint: the offer says to drop them.
       const change = { model: v.model, maxModelLen: result.maxModelLen, ...(offload !== input.cpuOffloadGb ? { cpuOffloadGb: offload } : {}) };
       out.push({ kind: 'quantization', summary: `${howToAsk(change, online, input.quantization === 'fp8' && !online)} (${result.quantization})`, change: { ...change, quantization: v.quantization }, result });
@@ -116,7 +121,7 @@ export function suggestAlternatives(input: FitInput): Alternative[] {
     for (const v of variantsOf(other)) {
       const result = atUsefulContext({ ...input, model: v.model, quantization: v.quantization, maxModelLen: Math.min(asked || other.nativeContext, other.nativeContext), cpuOffloadGb: 0 }, MIN_USEFUL_CONTEXT);
       if (!result) continue;
-      const online = v.quantization === 'fp8' && !(other.checkpoints ?? []).some((c) => c.repo === v.model);
+      const online = isOnlineFp8(other, v);
       const change = { model: v.model, maxModelLen: result.maxModelLen, ...((input.cpuOffloadGb ?? 0) > 0 ? { cpuOffloadGb: 0 } : {}) };
       others.push({ kind: 'model', summary: `${howToAsk(change, online, input.quantization === 'fp8' && !online)} (${result.quantization}, ${result.verdict})`, change: { ...change, quantization: v.quantization }, result });
       break; // the first usable variant is the smallest footprint this family offers

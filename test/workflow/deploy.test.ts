@@ -31,6 +31,12 @@ function expectHostAsBefore(before: LabState, after: LabState): void {
   expect(after.guests['117']).toBeUndefined();
 }
 
+/** Every undo of the run went through, and the host is as it was before the run. */
+function expectAllUndone(p: DeployProgress, before: LabState, after: LabState): void {
+  expect(p.compensations.filter((c) => c.outcome === 'failed')).toEqual([]);
+  expectHostAsBefore(before, after);
+}
+
 const passed = (p: DeployProgress) => p.checkpoints.filter((c) => c.passed).map((c) => c.n);
 
 /** The lab's host before any deploy, to compare with after an undo. */
@@ -131,8 +137,7 @@ describe('deploy on the lab', () => {
     try {
       expect(failed.progress.status).toBe('compensated');
       expect(failed.progress.compensations.find((c) => c.name === 'restore comfyui')?.outcome).toBe('done');
-      expect(failed.progress.compensations.filter((c) => c.outcome === 'failed')).toEqual([]);
-      expectHostAsBefore(before, failed.lab.state());
+      expectAllUndone(failed.progress, before, failed.lab.state());
       expect((await sh(failed.lab, 'pct exec 118 -- test -e /etc/systemd/system/comfyui.service.d/pve-vllm-cpu.conf')).code).toBe(1);
     } finally {
       await failed.lab.stop();
@@ -259,8 +264,7 @@ describe('deploy on the lab', () => {
     });
     try {
       expect(progress.status).toBe('cancelled');
-      expect(progress.compensations.filter((c) => c.outcome === 'failed')).toEqual([]);
-      expectHostAsBefore(before, lab.state());
+      expectAllUndone(progress, before, lab.state());
     } finally {
       await lab.stop();
     }
@@ -293,8 +297,7 @@ describe('deploy on the lab', () => {
     const { progress, lab } = await runDeploy({ labState: statePath, faults: ['frontend-unreachable'], decide: { openwebui: 'repurpose', frontend: 'comfyui' } });
     try {
       expect(progress.status).toBe('compensated');
-      expect(progress.compensations.filter((c) => c.outcome === 'failed')).toEqual([]);
-      expectHostAsBefore(before, lab.state());
+      expectAllUndone(progress, before, lab.state());
     } finally {
       await lab.stop();
     }
@@ -590,8 +593,7 @@ describe('deploy on the lab', () => {
       expect(run.progress.error).toMatch(figure);
       expect(run.progress.sizing?.some((l) => l.includes('retrying'))).toBe(false);
       expect(vllmStarts(run)).toBe(1);
-      expect(run.progress.compensations.filter((c) => c.outcome === 'failed')).toEqual([]);
-      expectHostAsBefore(before, run.lab.state());
+      expectAllUndone(run.progress, before, run.lab.state());
     } finally {
       await run.lab.stop();
     }
