@@ -175,6 +175,13 @@ export async function lookAgain<T>(look: () => Promise<{ ok: T } | { notYet: str
   throw permanent(`${reason} (looked ${CHECKPOINT_LOOKS.tries} times, ${CHECKPOINT_LOOKS.gapMs / 1000} s apart)`, 'CheckpointFailed');
 }
 
+/**
+ * What the host was before pve-vllm's first deploy, kept when a deploy passes checkpoint 6 (for a teardown, and
+ * for a re-run to finish what a stopped CT kept it from). Root-only, on the host: no secrets in it (a frontend's
+ * connections stay in its own CT).
+ */
+export const DEPLOYMENT_RECORD = '/root/.pve-vllm-deployment.json';
+
 /** This workflow run: what ties a "before" saved on the host to the run that saved it (undos restore only their own). */
 export function thisRun(): string {
   return Context.current().info.workflowExecution?.runId ?? '';

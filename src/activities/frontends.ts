@@ -1,8 +1,8 @@
 // Step 6: ComfyUI loses its GPU and gains an OpenAI-API node pointed at vLLM; OpenWebUI connects to vLLM through
 // its persisted config (its env file alone does not take on an initialised instance). Each records how to undo.
 import type { DeployConfig } from '../config/schema';
-import type { FrontendResult, UndoResult } from './contract';
-import { ActivityDeps, Host, permanent, runRecord, savedRecord, thisRunsRecord } from './deps';
+import type { DeploymentRecord, FrontendResult, UndoResult } from './contract';
+import { ActivityDeps, DEPLOYMENT_RECORD, Host, permanent, runRecord, savedRecord, thisRunsRecord } from './deps';
 import { joinConfigFile, splitConfigFile } from './parse';
 
 const COMFY_DIR = '/opt/ComfyUI';
@@ -36,6 +36,11 @@ const gpuDevice = ([k, v]: [string, string]): boolean => /^dev\d+$/.test(k) && /
 /** A CT config without its GPU passthrough, in both forms. */
 function withoutGpu(parts: ReturnType<typeof splitConfigFile>): ReturnType<typeof splitConfigFile> {
   return { ...parts, options: parts.options.filter((o) => !gpuDevice(o)), lxc: parts.lxc.filter((l) => !gpuLine(l)) };
+}
+
+function hasGpuPassthrough(raw: string): boolean {
+  const parts = splitConfigFile(raw);
+  return joinConfigFile(withoutGpu(parts)) !== joinConfigFile(parts);
 }
 
 export function frontendUrl(cfg: DeployConfig, f: 'openwebui' | 'comfyui'): string | undefined {
@@ -93,10 +98,19 @@ export function createFrontendActivities(deps: ActivityDeps) {
     }
   }
 
+  async function ctStatus(host: Host, vmid: number): Promise<string> {
+    return ((await host.api().get(`/nodes/${host.node}/lxc/${vmid}/status/current`)) as { status: string }).status;
+  }
+
+  /** Whether the first deploy found this CT with GPU passthrough: its config then, as the deployment record keeps it. */
+  async function gpuTakenBefore(host: Host, vmid: number): Promise<boolean> {
+    const then = savedRecord<DeploymentRecord>(await host.read(DEPLOYMENT_RECORD))?.confBefore[String(vmid)];
+    return then !== undefined && hasGpuPassthrough(then);
+  }
+
   async function restartCt(host: Host, vmid: number): Promise<void> {
     const api = host.api();
-    const s = (await api.get(`/nodes/${host.node}/lxc/${vmid}/status/current`)) as { status: string };
-    if (s.status === 'running') await api.waitTask(String(await api.post(`/nodes/${host.node}/lxc/${vmid}/status/stop`, {})), { pollMs: 250 });
+    if ((await ctStatus(host, vmid)) === 'running') await api.waitTask(String(await api.post(`/nodes/${host.node}/lxc/${vmid}/status/stop`, {})), { pollMs: 250 });
     await api.waitTask(String(await api.post(`/nodes/${host.node}/lxc/${vmid}/status/start`, {})), { pollMs: 250 });
   }
 
@@ -210,7 +224,8 @@ export function createFrontendActivities(deps: ActivityDeps) {
      * ComfyUI when it is not the frontend: the design's step 6 still takes its GPU away, since vLLM claims most of
      * the card's memory and a ComfyUI that loads a model beside it would starve it (or stop it starting after a
      * reboot). Only the NVIDIA passthrough and --cpu: its size, nodes and workflows stay as they are. A stopped CT
-     * is left alone (its files cannot be written), and the step's result says so.
+     * loses its GPU lines (its config is a host file) but cannot be given --cpu (its files cannot be written): the
+     * result says so, and a re-run once it runs finishes the job, found from the deployment record.
      */
     async releaseComfyuiGpu(cfg: DeployConfig): Promise<FrontendResult & { detail: string }> {
       const host = h(cfg);
@@ -219,16 +234,23 @@ export function createFrontendActivities(deps: ActivityDeps) {
       const conf = `/etc/pve/lxc/${g.id}.conf`;
       const beforeRaw = await host.read(conf);
       if (beforeRaw === undefined) return { changed: false, frontend: 'comfyui', detail: `CT ${g.id} does not exist` };
-      const status = (await host.api().get(`/nodes/${host.node}/lxc/${g.id}/status/current`)) as { status: string };
       const without = joinConfigFile(withoutGpu(splitConfigFile(beforeRaw)));
-      const hasGpu = without !== joinConfigFile(splitConfigFile(beforeRaw));
+      const hasGpu = hasGpuPassthrough(beforeRaw);
+      if ((await ctStatus(host, g.id)) !== 'running') {
+        // Nothing to undo but the config, and an undo must not start the CT: `stopped` tells it so.
+        const then = `start it (pct start ${g.id}) and run deploy again, so that ComfyUI runs with --cpu`;
+        if (!hasGpu) {
+          const detail = (await gpuTakenBefore(host, g.id)) ? `CT ${g.id} is stopped, its GPU passthrough removed by an earlier deploy; ${then}` : `CT ${g.id} is stopped and has no GPU passthrough`;
+          return { changed: false, frontend: 'comfyui', beforeRaw, stopped: true, detail };
+        }
+        await host.write(conf, without, '0640');
+        return { changed: true, frontend: 'comfyui', beforeRaw, stopped: true, detail: `CT ${g.id} is stopped: its GPU passthrough is removed from its config; ${then}` };
+      }
       const recordRaw = (await host.ctRead(g.id, COMFY_BEFORE)) ?? '';
       // This run's record: a retry finds the GPU lines gone and must still finish what the first attempt began.
+      // A deploy that found the CT stopped took its GPU lines and left --cpu to this run.
       const ours = thisRunsRecord<FrontendBefore>(recordRaw) !== undefined;
-      if (!hasGpu && !ours) return { changed: false, frontend: 'comfyui', beforeRaw, detail: `CT ${g.id} has no GPU passthrough` };
-      if (status.status !== 'running') {
-        return { changed: false, frontend: 'comfyui', beforeRaw, detail: `CT ${g.id} is stopped and keeps its GPU lines: remove them before starting it, or it will share the GPU with vLLM` };
-      }
+      if (!hasGpu && !ours && !(await gpuTakenBefore(host, g.id))) return { changed: false, frontend: 'comfyui', beforeRaw, detail: `CT ${g.id} has no GPU passthrough` };
       const saveBefore = comfyBeforeSaver(host, g.id, recordRaw);
       let changed = await ensureCpuDropin(host, g.id, saveBefore);
       if (hasGpu) {
@@ -250,7 +272,7 @@ export function createFrontendActivities(deps: ActivityDeps) {
       if (!g) return { changed: false, detail: `no ${result.frontend} in the config` };
       // Only what this run saved before its own first change: an earlier run's setup is not this run's to undo.
       const path = runBeforePath(result.frontend);
-      return restoreFrontendFrom(host, cfg, result.frontend, thisRunsRecord<FrontendBefore>(await host.ctRead(g.id, path)), path, result.beforeRaw);
+      return restoreFrontendFrom(host, cfg, result.frontend, thisRunsRecord<FrontendBefore>(await host.ctRead(g.id, path)), path, result.beforeRaw, result.stopped);
     },
 
     /** Teardown: a frontend as it was before pve-vllm's first deploy changed it (kept by recordDeployment). */
@@ -275,7 +297,7 @@ export function createFrontendActivities(deps: ActivityDeps) {
   };
 
   /** Puts back a frontend's files and connections from a saved "before" (then removes it), and its CT config. */
-  async function restoreFrontendFrom(host: Host, cfg: DeployConfig, frontend: 'openwebui' | 'comfyui', before: FrontendBefore | undefined, recordPath: string, beforeRaw: string | undefined): Promise<UndoResult> {
+  async function restoreFrontendFrom(host: Host, cfg: DeployConfig, frontend: 'openwebui' | 'comfyui', before: FrontendBefore | undefined, recordPath: string, beforeRaw: string | undefined, wasStopped = false): Promise<UndoResult> {
     const g = cfg.guests[frontend];
     if (!g) return { changed: false, detail: `no ${frontend} in the config` };
     const done: string[] = [];
@@ -307,8 +329,12 @@ export function createFrontendActivities(deps: ActivityDeps) {
     const conf = `/etc/pve/lxc/${g.id}.conf`;
     if (beforeRaw !== undefined && (await host.read(conf)) !== beforeRaw) {
       await host.write(conf, beforeRaw, '0640');
-      await restartCt(host, g.id);
-      done.push(`CT ${g.id} config restored and restarted`);
+      if (wasStopped && (await ctStatus(host, g.id)) !== 'running') {
+        done.push(`CT ${g.id} config restored (left stopped, as it was)`);
+      } else {
+        await restartCt(host, g.id);
+        done.push(`CT ${g.id} config restored and restarted`);
+      }
     } else if (done.length && frontend === 'comfyui') {
       await host.ctMust(g.id, ['systemctl', 'restart', 'comfyui']);
     }

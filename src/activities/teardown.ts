@@ -3,13 +3,10 @@
 // adds only the config of a CT no earlier deploy had changed.
 import type { DeployConfig } from '../config/schema';
 import type { Changed, DeploymentRecord, UndoResult } from './contract';
-import { ActivityDeps, Host, savedRecord, thisRun } from './deps';
+import { ActivityDeps, DEPLOYMENT_RECORD, Host, savedRecord, thisRun } from './deps';
 import { keepVllmBefore } from './container';
 import { deployBeforePath, runBeforePath } from './frontends';
 import { BOOT_UNIT_BEFORE, BOOT_UNIT_BEFORE_DEPLOY } from './host';
-
-/** Root-only, on the host: no secrets in it (a frontend's connections stay in its own CT). */
-export const DEPLOYMENT_RECORD = '/root/.pve-vllm-deployment.json';
 
 export function createTeardownActivities(deps: ActivityDeps) {
   const h = (cfg: DeployConfig) => new Host(deps, cfg);

@@ -43,7 +43,7 @@ export function planCommand(f: PlanFlags, io: Io): number {
     `CT ${g.vllm.id}: created or reconciled; raw lxc GPU lines, keyctl, AppArmor unconfined (root-only: edited over SSH)`,
     ...(g.comfyui
       ? [
-          `CT ${g.comfyui.id} (ComfyUI): GPU lines removed and --cpu whichever frontend is chosen (a stopped CT is left as it is); ` +
+          `CT ${g.comfyui.id} (ComfyUI): GPU lines removed and --cpu whichever frontend is chosen (a stopped CT loses its GPU lines and stays stopped; --cpu on a re-run once it runs); ` +
             `if chosen, also ${g.comfyui.reduceTo ? `${g.comfyui.reduceTo.cores} cores / ${g.comfyui.reduceTo.memoryMiB} MiB` : 'resources kept'}, OpenAI API node`,
         ]
       : []),

@@ -144,13 +144,45 @@ describe('deploy on the lab', () => {
     }
   });
 
-  it('leaves a stopped ComfyUI as it is, and says so', async () => {
+  it("takes a stopped ComfyUI's GPU lines and leaves it stopped; a re-run once it runs gives it --cpu; teardown puts it back", async () => {
     const { statePath, before } = await preparedLab('pct stop 118');
-    const { progress, lab } = await runDeploy({ labState: statePath, decide: { openwebui: 'keep', frontend: 'openwebui' } });
+    const decide = { openwebui: 'keep', frontend: 'openwebui' };
+    const first = await runDeploy({ labState: statePath, decide });
     try {
-      expect(progress.status).toBe('completed');
+      expect(first.progress.status).toBe('completed');
+      const g = first.lab.state().guests['118'];
+      expect(g?.status).toBe('stopped');
+      expect(g?.lxc.filter(([, v]) => /nvidia|dri/.test(v))).toEqual([]);
+      expect(g?.config).toEqual(before.guests['118']?.config);
+      expect(first.progress.steps.find((st) => st.step === 6)?.detail).toMatch(/CT 118 is stopped: its GPU passthrough is removed from its config; start it \(pct start 118\) and run deploy again/);
+      // Started as it now is, its CUDA torch finds no GPU: ComfyUI fails until it is told --cpu.
+      expect((await sh(first.lab, 'pct start 118')).code).toBe(0);
+      expect((await sh(first.lab, 'pct exec 118 -- systemctl is-active comfyui')).stdout).toBe('failed\n');
+    } finally {
+      await first.lab.stop();
+    }
+    const second = await runDeploy({ labState: statePath, decide });
+    try {
+      expect(second.progress.status).toBe('completed');
+      expect(second.progress.steps.find((st) => st.step === 6)?.detail).toMatch(/ComfyUI: CT 118: GPU passthrough removed, ComfyUI on --cpu/);
+      expect((await sh(second.lab, 'pct exec 118 -- systemctl is-active comfyui')).stdout).toBe('active\n');
+      const down = await runTeardown(second.lab);
+      expect({ status: down.status, error: down.error }).toEqual({ status: 'completed', error: undefined });
+      // As before the first deploy, stopped too: the card went back to VM 151, and only the CTs that ran then start.
+      expect(guestSnapshot(second.lab.state(), 118)).toEqual(guestSnapshot(before, 118));
+      expect(down.steps.find((st) => st.name === 'Put the frontends back')?.detail).toMatch(/removed \/etc\/systemd\/system\/comfyui.service.d\/pve-vllm-cpu.conf.*CT 118 config restored/);
+    } finally {
+      await second.lab.stop();
+    }
+  });
+
+  it("puts a stopped ComfyUI's GPU lines back when the run is undone, and leaves it stopped", async () => {
+    const { statePath, before } = await preparedLab('pct stop 118');
+    const { progress, lab } = await runDeploy({ labState: statePath, faults: ['vllm-oom'], decide: { openwebui: 'keep', frontend: 'openwebui' } });
+    try {
+      expect(progress.status).toBe('compensated');
+      expect(progress.compensations.find((c) => c.name === 'restore comfyui')).toMatchObject({ outcome: 'done', detail: 'CT 118 config restored (left stopped, as it was)' });
       expect(guestSnapshot(lab.state(), 118)).toEqual(guestSnapshot(before, 118));
-      expect(progress.steps.find((st) => st.step === 6)?.detail).toMatch(/CT 118 is stopped and keeps its GPU lines/);
     } finally {
       await lab.stop();
     }
