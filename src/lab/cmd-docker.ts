@@ -19,9 +19,16 @@ const HOOK = `${OCI}error running hook #0: error running hook: exit status 1, st
 
 const hex = (s: string, n = 64): string => createHash('sha256').update(s).digest('hex').slice(0, n);
 
-/** Images the lab's registry serves; anything else is "pull access denied". */
-function registryImage(ref: string): { layers: number; sizeBytes: number } | null {
-  if (/^(docker\.io\/)?vllm\/vllm-openai:v?\d[\w.-]*$/.test(ref)) return { layers: 14, sizeBytes: 10_442_513_237 };
+/**
+ * Images the lab's registry serves: a repository it does not know is "pull access denied", a tag it does not know
+ * "manifest unknown". vllm/vllm-openai's release tags all have one shape, `vX.Y.Z` with an optional fourth number
+ * or `.postN` (v0.6.4.post1, v0.9.0.1): a tag of another shape (0.6.4, v0.6, v0.6.4post1) does not exist, though
+ * a well-shaped one the registry never had still pulls here.
+ */
+function registryImage(ref: string): { layers: number; sizeBytes: number } | 'no such tag' | null {
+  if (/^(docker\.io\/)?vllm\/vllm-openai:/.test(ref)) {
+    return /:(v\d+\.\d+\.\d+(\.\d+)?(\.post\d+)?|latest|nightly)$/.test(ref) ? { layers: 14, sizeBytes: 10_442_513_237 } : 'no such tag';
+  }
   if (/^(docker\.io\/)?nvidia\/cuda:[\w.-]+$/.test(ref)) return { layers: 6, sizeBytes: 250_000_000 };
   if (/^(docker\.io\/)?(library\/)?(hello-world|busybox|debian|ubuntu)(:[\w.-]+)?$/.test(ref)) return { layers: 1, sizeBytes: 13_256 };
   return null;
@@ -54,6 +61,7 @@ export function dockerCommands(world: World, m: Machine): Command[] {
     const reg = registryImage(n);
     const [repo = '', tag = 'latest'] = n.split(':');
     if (!reg) return `Error response from daemon: pull access denied for ${repo}, repository does not exist or may require 'docker login': denied: requested access to the resource is denied\n`;
+    if (reg === 'no such tag') return `Error response from daemon: manifest for ${n} not found: manifest unknown: manifest unknown\n`;
     if (image(n)) {
       out.line(`${tag}: Pulling from ${repo.includes('/') ? repo : `library/${repo}`}`);
       out.line(`Digest: sha256:${hex(`${n}digest`)}`);

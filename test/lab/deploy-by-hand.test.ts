@@ -38,6 +38,11 @@ it('the design deploy done by hand ends with a working vLLM the openai client ca
     expect(pull.stdout).toMatch(/^v0\.6\.4\.post1: Pulling from vllm\/vllm-openai\n/);
     expect(pull.stdout).toContain('Status: Downloaded newer image for vllm/vllm-openai:v0.6.4.post1\ndocker.io/vllm/vllm-openai:v0.6.4.post1\n');
     expect(times.length).toBeGreaterThan(5); // streamed in pieces, not at once
+    // A tag of another shape than vllm's releases (v0.6.4.post1) is not in the registry; nor is an unknown repository.
+    expect(await exec(c, 'pct exec 117 -- docker pull vllm/vllm-openai:v0.6.4post1')).toEqual({
+      code: 1, stdout: '', stderr: 'Error response from daemon: manifest for vllm/vllm-openai:v0.6.4post1 not found: manifest unknown: manifest unknown\n',
+    });
+    expect((await exec(c, 'pct exec 117 -- docker pull vllm/vllm-opneai:v0.6.4.post1')).stderr).toMatch(/^Error response from daemon: pull access denied for vllm\/vllm-opneai, repository does not exist/);
     const up = await exec(c, 'pct exec 117 -- docker compose --project-directory /opt/vllm-deploy up -d');
     expect(up.code).toBe(0);
     expect(up.stderr).toContain(' Container vllm-deploy-vllm-1  Started\n');

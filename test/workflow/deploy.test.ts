@@ -631,6 +631,24 @@ describe('deploy on the lab', () => {
     }
   });
 
+  it('fails for good, and undoes everything, when vllm.image names a tag the registry does not have', async () => {
+    const before = await freshHostState();
+    const run = await runDeploy({
+      decide: { openwebui: 'keep', frontend: 'openwebui' },
+      configEdit: (c) => ({ ...c, vllm: { ...c.vllm, image: 'vllm/vllm-openai:v0.6.4post1' } }),
+    });
+    try {
+      expect(run.progress.status).toBe('compensated');
+      expect(run.progress.error).toBe(
+        'image vllm/vllm-openai:v0.6.4post1 does not exist or is private: Error response from daemon: manifest for vllm/vllm-openai:v0.6.4post1 not found: ' +
+          'manifest unknown: manifest unknown; set vllm.image to a published tag',
+      );
+      expectAllUndone(run.progress, before, run.lab.state());
+    } finally {
+      await run.lab.stop();
+    }
+  });
+
   it('does steps 2-3 while the human decides, and reconfigures the frontend beside the image pull', async () => {
     let whileWaiting: DeployProgress | undefined;
     const { progress, lab, workflowId } = await runDeploy({
