@@ -10,6 +10,26 @@ import { installSudoFiles } from './cmd-users';
 import type { Machine, World } from './world';
 import { PROVIDES } from './provides';
 
+/**
+ * systemd's notice, on stderr with exit 0, when `enable` or `disable` meets a unit with no [Install] section, which
+ * stays "static". The wording of captures from systemd 255; UNVERIFIED for Debian 12's 252 (a capture from 249 lacks
+ * UpheldBy= and .upholds/).
+ */
+const NO_INSTALL_CONFIG = `The unit files have no installation config (WantedBy=, RequiredBy=, UpheldBy=,
+Also=, or Alias= settings in the [Install] section, and DefaultInstance= for
+template units). This means they are not meant to be enabled or disabled using systemctl.
+ 
+Possible reasons for having these kinds of units are:
+\u2022 A unit may be statically enabled by being symlinked from another unit's
+  .wants/, .requires/, or .upholds/ directory.
+\u2022 A unit's purpose may be to act as a helper for some other unit which has
+  a requirement dependency on it.
+\u2022 A unit may be started when needed via activation (socket, path, timer,
+  D-Bus, udev, scripted systemctl call, ...).
+\u2022 In case of template units, the unit is meant to be enabled with some
+  instance name specified.
+`;
+
 export { PROVIDES };
 
 
@@ -290,14 +310,22 @@ export function pkgCommands(world: World, m: Machine): Command[] {
     const unitFiles = new Set(await m.fs.readdir('/etc/systemd/system').catch(() => [] as string[]));
     const exists = (u: string): boolean => u in r.services || unitFiles.has(u);
     const quiet = Boolean(flags['--quiet'] || flags['-q']);
+    /** An admin's unit file without an [Install] section that names where it goes: systemd calls it static. */
+    const isStatic = async (u: string): Promise<boolean> => {
+      if (!unitFiles.has(u)) return false;
+      const text = await m.fs.readFile(`/etc/systemd/system/${u}`).catch(() => '');
+      const install = /^\[Install\]\s*$([\s\S]*?)(?=^\[|(?![\s\S]))/m.exec(text)?.[1] ?? '';
+      return !/^\s*(WantedBy|RequiredBy|UpheldBy|Also|Alias)\s*=\s*\S/m.test(install);
+    };
     if (verb === 'is-active') {
       const states = units.map((u) => r.services[u] ?? 'inactive');
       return { stdout: quiet ? '' : states.map((s) => `${s}\n`).join(''), stderr: '', exitCode: states.every((s) => s === 'active') ? 0 : 3 };
     }
     if (verb === 'is-enabled') {
-      const st = units.map((u) => (r.enabledServices.includes(u) ? 'enabled' : exists(u) ? 'disabled' : ''));
+      const st: string[] = [];
+      for (const u of units) st.push(r.enabledServices.includes(u) ? 'enabled' : (await isStatic(u)) ? 'static' : exists(u) ? 'disabled' : '');
       if (st.some((s) => s === '')) return fail(`Failed to get unit file state for ${units[st.indexOf('')]}: No such file or directory\n`, 1);
-      return { stdout: quiet ? '' : st.map((s) => `${s}\n`).join(''), stderr: '', exitCode: st.every((s) => s === 'enabled') ? 0 : 1 };
+      return { stdout: quiet ? '' : st.map((s) => `${s}\n`).join(''), stderr: '', exitCode: st.every((s) => s === 'enabled' || s === 'static') ? 0 : 1 };
     }
     if (verb === 'daemon-reload') return ok();
     if (verb === 'status') {
@@ -313,9 +341,11 @@ export function pkgCommands(world: World, m: Machine): Command[] {
     if (units.length === 0) return fail(`Too few arguments.\n`, 1);
     if (!isRoot(ctx)) return fail(`Failed to ${verb} ${units[0] ?? ''}: Interactive authentication required.\nSee system logs and 'systemctl status ${units[0] ?? ''}' for details.\n`, 1);
     const now = Boolean(flags['--now']);
+    let notice = '';
     for (const u of units) {
       if (!exists(u)) return fail(`Failed to ${verb} ${u}: Unit ${u} not found.\n`, 5);
-      if (verb === 'enable' && !r.enabledServices.includes(u)) { r.enabledServices.push(u); journal('systemctl enable', u); }
+      if ((verb === 'enable' || verb === 'disable') && (await isStatic(u))) notice = NO_INSTALL_CONFIG;
+      else if (verb === 'enable' && !r.enabledServices.includes(u)) { r.enabledServices.push(u); journal('systemctl enable', u); }
       if (verb === 'disable') { r.enabledServices = r.enabledServices.filter((x) => x !== u); journal('systemctl disable', u); }
       const start = verb === 'start' || verb === 'restart' || verb === 'reload-or-restart' || (verb === 'enable' && now);
       const stop = verb === 'stop' || (verb === 'disable' && now);
@@ -337,7 +367,7 @@ export function pkgCommands(world: World, m: Machine): Command[] {
         if (m.vmid !== null) world.services?.serviceRestarted(m.vmid, u);
       }
     }
-    return ok();
+    return ok('', notice);
   });
 
   const nvidiaCtk = defineCommand('nvidia-ctk', async (args, ctx): Promise<Result> => {

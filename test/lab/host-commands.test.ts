@@ -31,6 +31,18 @@ describe('lab host over SSH', () => {
     expect((await sh(lab, 'pct config 116')).stdout).not.toMatch(/password|storage|timeout/);
   });
 
+  it('systemctl enable leaves a unit without an [Install] section static, and says why', async () => {
+    expect((await sh(lab, 'cat > /etc/systemd/system/lab-static.service', '[Unit]\nDescription=x\n[Service]\nType=oneshot\nExecStart=/bin/true\n')).code).toBe(0);
+    const en = await sh(lab, 'systemctl enable lab-static.service');
+    expect({ code: en.code, stdout: en.stdout }).toEqual({ code: 0, stdout: '' });
+    expect(en.stderr).toMatch(/^The unit files have no installation config \(WantedBy=, RequiredBy=, UpheldBy=,\n/);
+    expect(await sh(lab, 'systemctl is-enabled lab-static.service')).toEqual({ code: 0, stdout: 'static\n', stderr: '' });
+    // With a WantedBy= it is enabled as usual.
+    expect(await sh(lab, 'printf "[Install]\\nWantedBy=multi-user.target\\n" >> /etc/systemd/system/lab-static.service && systemctl enable lab-static.service')).toMatchObject({ code: 0, stderr: '' });
+    expect((await sh(lab, 'systemctl is-enabled lab-static.service')).stdout).toBe('enabled\n');
+    await sh(lab, 'systemctl disable lab-static.service; rm /etc/systemd/system/lab-static.service');
+  });
+
   it('modprobe nvidia fails while vfio-pci holds the GPU; removing an unknown module is an error', async () => {
     expect(await sh(lab, 'modprobe nvidia')).toEqual({ code: 1, stdout: '', stderr: "modprobe: ERROR: could not insert 'nvidia': No such device\n" });
     expect(await sh(lab, 'modprobe nvidia-uvm')).toEqual({ code: 1, stdout: '', stderr: "modprobe: ERROR: could not insert 'nvidia': No such device\n" });
