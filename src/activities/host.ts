@@ -405,8 +405,9 @@ type UserBefore =
     }
   | { existed: false }; // this run made the user: its undo is 'remove user'
 
+/** Enabled, not merely existing: `is-enabled` exits 0 for a "static" unit too (one without an [Install] section). */
 async function bootUnitEnabled(host: Host): Promise<boolean> {
-  return (await host.run(['systemctl', 'is-enabled', '--quiet', BOOT_UNIT_NAME])).code === 0;
+  return (await host.run(['systemctl', 'is-enabled', BOOT_UNIT_NAME])).stdout.trim() === 'enabled';
 }
 
 /** The boot unit as a saved "before" says (null: none), then the record removed. */
