@@ -100,6 +100,11 @@ export interface DeploymentRecord {
   vllmCt: { id: number; created: boolean };
   /** CT configs as they were before a deploy first changed them, by vmid */
   confBefore: Record<string, string>;
+  /**
+   * Frontend CTs whose insides a deploy changed (their "before" kept in the CT): any other one, stopped at a
+   * teardown, needs only its config back. Absent in records of older pve-vllm: then nothing is known.
+   */
+  changedInside?: number[];
 }
 
 export interface HostDriverResult extends Changed {

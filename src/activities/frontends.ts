@@ -283,9 +283,15 @@ export function createFrontendActivities(deps: ActivityDeps) {
       const confNow = await host.read(`/etc/pve/lxc/${g.id}.conf`);
       if (confNow === undefined) return { changed: false, detail: `CT ${g.id} is gone (scrapped: its vzdump backup restores it)` };
       if ((await host.ct(g.id, ['true'])).code !== 0) {
-        // Stopped: what the deploy changed inside it cannot be read or put back, and restoring its config alone
-        // would start it. A CT left as it was (stopped all along, say) has nothing to put back.
+        // Stopped: what the deploy changed inside it cannot be read or put back. A CT left as it was (stopped all
+        // along, say) has nothing to put back; one whose insides no deploy changed (stopped when its GPU lines
+        // went) needs only its config, and stays stopped.
         if (confBefore === undefined || confBefore === confNow) return { changed: false, detail: `CT ${g.id} is stopped, its config as before` };
+        const inside = savedRecord<DeploymentRecord>(await host.read(DEPLOYMENT_RECORD))?.changedInside;
+        if (inside && !inside.includes(g.id)) {
+          await host.write(`/etc/pve/lxc/${g.id}.conf`, confBefore, '0640');
+          return { changed: true, detail: `CT ${g.id} config restored (stopped; nothing inside it was changed)` };
+        }
         throw permanent(`CT ${g.id} (${frontend}) is stopped, so what the deploy changed inside it cannot be put back: start it (pct start ${g.id}) and run teardown again`, 'FrontendStopped');
       }
       const kept = deployBeforePath(frontend);

@@ -176,6 +176,21 @@ describe('deploy on the lab', () => {
     }
   });
 
+  it('teardown puts back the config of a ComfyUI that stayed stopped, and leaves it stopped', async () => {
+    const { statePath, before } = await preparedLab('pct stop 118');
+    const { progress, lab } = await runDeploy({ labState: statePath, decide: { openwebui: 'keep', frontend: 'openwebui' } });
+    try {
+      expect(progress.status).toBe('completed');
+      expect(lab.state().guests['118']?.lxc).not.toEqual(before.guests['118']?.lxc);
+      const down = await runTeardown(lab);
+      expect({ status: down.status, error: down.error }).toEqual({ status: 'completed', error: undefined });
+      expect(down.steps.find((st) => st.name === 'Put the frontends back')?.detail).toMatch(/comfyui: CT 118 config restored \(stopped; nothing inside it was changed\)/);
+      expect(guestSnapshot(lab.state(), 118)).toEqual(guestSnapshot(before, 118));
+    } finally {
+      await lab.stop();
+    }
+  });
+
   it("puts a stopped ComfyUI's GPU lines back when the run is undone, and leaves it stopped", async () => {
     const { statePath, before } = await preparedLab('pct stop 118');
     const { progress, lab } = await runDeploy({ labState: statePath, faults: ['vllm-oom'], decide: { openwebui: 'keep', frontend: 'openwebui' } });
