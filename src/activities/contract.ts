@@ -152,8 +152,6 @@ export interface ServingEvidence {
 export interface FrontendResult extends Changed {
   frontend: 'openwebui' | 'comfyui';
   beforeRaw?: string;
-  /** the CT was stopped: only its config changed, and an undo leaves it stopped */
-  stopped?: boolean;
 }
 
 export interface ReachEvidence {

@@ -176,9 +176,8 @@ export async function lookAgain<T>(look: () => Promise<{ ok: T } | { notYet: str
 }
 
 /**
- * What the host was before pve-vllm's first deploy, kept when a deploy passes checkpoint 6 (for a teardown, and
- * for a re-run to finish what a stopped CT kept it from). Root-only, on the host: no secrets in it (a frontend's
- * connections stay in its own CT).
+ * What the host was before pve-vllm's first deploy, kept when a deploy passes checkpoint 6 for a teardown.
+ * Root-only, on the host: no secrets in it (a frontend's connections stay in its own CT).
  */
 export const DEPLOYMENT_RECORD = '/root/.pve-vllm-deployment.json';
 

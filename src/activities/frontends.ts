@@ -15,6 +15,17 @@ const COMFY_TEMPLATE = `${COMFY_DIR}/user/default/workflows/pve-vllm-chat.json`;
 const OWUI_STASH = '/root/.pve-vllm-openwebui-openai-config.json';
 /** what ComfyUI's files were before a run's first change to them, inside its own CT */
 const COMFY_BEFORE = '/root/.pve-vllm-comfyui-before.json';
+/**
+ * On the host (readable while the CT is down): whether ComfyUI's CT ran when a run began taking its GPU, so that a
+ * retry and the undo know it even after a restart cut short; and, kept from run to run until a teardown, whether
+ * a run took its GPU lines while it was stopped and so still owes it --cpu.
+ */
+export const COMFY_RELEASE = '/root/.pve-vllm-comfyui-release.json';
+
+interface ComfyRelease {
+  wasRunning: boolean;
+  cpuOwed?: boolean;
+}
 
 /**
  * A frontend's "before", saved in its CT at a run's first change there and tagged with that run: the undo of a
@@ -102,16 +113,15 @@ export function createFrontendActivities(deps: ActivityDeps) {
     return ((await host.api().get(`/nodes/${host.node}/lxc/${vmid}/status/current`)) as { status: string }).status;
   }
 
-  /** Whether the first deploy found this CT with GPU passthrough: its config then, as the deployment record keeps it. */
-  async function gpuTakenBefore(host: Host, vmid: number): Promise<boolean> {
-    const then = savedRecord<DeploymentRecord>(await host.read(DEPLOYMENT_RECORD))?.confBefore[String(vmid)];
-    return then !== undefined && hasGpuPassthrough(then);
+  async function startCt(host: Host, vmid: number): Promise<void> {
+    const api = host.api();
+    await api.waitTask(String(await api.post(`/nodes/${host.node}/lxc/${vmid}/status/start`, {})), { pollMs: 250 });
   }
 
   async function restartCt(host: Host, vmid: number): Promise<void> {
     const api = host.api();
     if ((await ctStatus(host, vmid)) === 'running') await api.waitTask(String(await api.post(`/nodes/${host.node}/lxc/${vmid}/status/stop`, {})), { pollMs: 250 });
-    await api.waitTask(String(await api.post(`/nodes/${host.node}/lxc/${vmid}/status/start`, {})), { pollMs: 250 });
+    await startCt(host, vmid);
   }
 
   /** Saves ComfyUI's pve-vllm files as they are, once per run, before that run's first change to them. */
@@ -225,7 +235,7 @@ export function createFrontendActivities(deps: ActivityDeps) {
      * the card's memory and a ComfyUI that loads a model beside it would starve it (or stop it starting after a
      * reboot). Only the NVIDIA passthrough and --cpu: its size, nodes and workflows stay as they are. A stopped CT
      * loses its GPU lines (its config is a host file) but cannot be given --cpu (its files cannot be written): the
-     * result says so, and a re-run once it runs finishes the job, found from the deployment record.
+     * result says so, and a re-run once it runs finishes the job.
      */
     async releaseComfyuiGpu(cfg: DeployConfig): Promise<FrontendResult & { detail: string }> {
       const host = h(cfg);
@@ -236,21 +246,32 @@ export function createFrontendActivities(deps: ActivityDeps) {
       if (beforeRaw === undefined) return { changed: false, frontend: 'comfyui', detail: `CT ${g.id} does not exist` };
       const without = joinConfigFile(withoutGpu(splitConfigFile(beforeRaw)));
       const hasGpu = hasGpuPassthrough(beforeRaw);
-      if ((await ctStatus(host, g.id)) !== 'running') {
-        // Nothing to undo but the config, and an undo must not start the CT: `stopped` tells it so.
+      const releaseRaw = await host.read(COMFY_RELEASE);
+      // This run's record wins over the CT's state now: an attempt may have stopped it and not lived to start it.
+      const ours = thisRunsRecord<ComfyRelease>(releaseRaw);
+      const cpuOwed = savedRecord<ComfyRelease>(releaseRaw)?.cpuOwed === true;
+      const running = (await ctStatus(host, g.id)) === 'running';
+      const wasRunning = ours ? ours.wasRunning : running;
+      const noteRelease = async (r: ComfyRelease): Promise<void> => {
+        if (!ours) await host.write(COMFY_RELEASE, runRecord(r), '0600');
+      };
+      if (!wasRunning) {
         const then = `start it (pct start ${g.id}) and run deploy again, so that ComfyUI runs with --cpu`;
-        if (!hasGpu) {
-          const detail = (await gpuTakenBefore(host, g.id)) ? `CT ${g.id} is stopped, its GPU passthrough removed by an earlier deploy; ${then}` : `CT ${g.id} is stopped and has no GPU passthrough`;
-          return { changed: false, frontend: 'comfyui', beforeRaw, stopped: true, detail };
+        if (hasGpu) {
+          await noteRelease({ wasRunning: false, cpuOwed: true });
+          await host.write(conf, without, '0640');
+        } else if (!ours) {
+          return { changed: false, frontend: 'comfyui', beforeRaw, detail: cpuOwed ? `CT ${g.id} is stopped, its GPU passthrough removed by an earlier deploy; ${then}` : `CT ${g.id} is stopped and has no GPU passthrough` };
         }
-        await host.write(conf, without, '0640');
-        return { changed: true, frontend: 'comfyui', beforeRaw, stopped: true, detail: `CT ${g.id} is stopped: its GPU passthrough is removed from its config; ${then}` };
+        return { changed: true, frontend: 'comfyui', beforeRaw, detail: `CT ${g.id} is stopped: its GPU passthrough is removed from its config; ${then}` };
       }
+      if (!running) await startCt(host, g.id); // this run stopped it to restart it, and did not get to start it
       const recordRaw = (await host.ctRead(g.id, COMFY_BEFORE)) ?? '';
-      // This run's record: a retry finds the GPU lines gone and must still finish what the first attempt began.
-      // A deploy that found the CT stopped took its GPU lines and left --cpu to this run.
-      const ours = thisRunsRecord<FrontendBefore>(recordRaw) !== undefined;
-      if (!hasGpu && !ours && !(await gpuTakenBefore(host, g.id))) return { changed: false, frontend: 'comfyui', beforeRaw, detail: `CT ${g.id} has no GPU passthrough` };
+      // This run's record in the CT: a retry finds the GPU lines gone and must still finish what the first attempt
+      // began. A deploy that found the CT stopped took its GPU lines and left --cpu owed.
+      const oursInCt = thisRunsRecord<FrontendBefore>(recordRaw) !== undefined;
+      if (!hasGpu && !oursInCt && !cpuOwed) return { changed: false, frontend: 'comfyui', beforeRaw, detail: `CT ${g.id} has no GPU passthrough` };
+      await noteRelease({ wasRunning: true, ...(cpuOwed ? { cpuOwed } : {}) });
       const saveBefore = comfyBeforeSaver(host, g.id, recordRaw);
       let changed = await ensureCpuDropin(host, g.id, saveBefore);
       if (hasGpu) {
@@ -272,7 +293,9 @@ export function createFrontendActivities(deps: ActivityDeps) {
       if (!g) return { changed: false, detail: `no ${result.frontend} in the config` };
       // Only what this run saved before its own first change: an earlier run's setup is not this run's to undo.
       const path = runBeforePath(result.frontend);
-      return restoreFrontendFrom(host, cfg, result.frontend, thisRunsRecord<FrontendBefore>(await host.ctRead(g.id, path)), path, result.beforeRaw, result.stopped);
+      // A ComfyUI this run found stopped stays so; the CT's state now may be a restart cut short.
+      const wasStopped = result.frontend === 'comfyui' && thisRunsRecord<ComfyRelease>(await host.read(COMFY_RELEASE))?.wasRunning === false;
+      return restoreFrontendFrom(host, cfg, result.frontend, thisRunsRecord<FrontendBefore>(await host.ctRead(g.id, path)), path, result.beforeRaw, wasStopped);
     },
 
     /** Teardown: a frontend as it was before pve-vllm's first deploy changed it (kept by recordDeployment). */

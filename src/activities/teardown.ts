@@ -5,7 +5,7 @@ import type { DeployConfig } from '../config/schema';
 import type { Changed, DeploymentRecord, UndoResult } from './contract';
 import { ActivityDeps, DEPLOYMENT_RECORD, Host, savedRecord, thisRun } from './deps';
 import { keepVllmBefore } from './container';
-import { deployBeforePath, runBeforePath } from './frontends';
+import { COMFY_RELEASE, deployBeforePath, runBeforePath } from './frontends';
 import { BOOT_UNIT_BEFORE, BOOT_UNIT_BEFORE_DEPLOY } from './host';
 
 export function createTeardownActivities(deps: ActivityDeps) {
@@ -63,7 +63,8 @@ export function createTeardownActivities(deps: ActivityDeps) {
     async deleteDeploymentRecord(cfg: DeployConfig): Promise<UndoResult> {
       const host = h(cfg);
       if ((await host.read(DEPLOYMENT_RECORD)) === undefined) return { changed: false, detail: 'no deployment record' };
-      await host.must(['rm', '-f', DEPLOYMENT_RECORD]);
+      // With it goes what ComfyUI's release kept from run to run (--cpu owed): the next deploy starts afresh.
+      await host.must(['rm', '-f', DEPLOYMENT_RECORD, COMFY_RELEASE]);
       return { changed: true, detail: 'deployment record removed' };
     },
   };

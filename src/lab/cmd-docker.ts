@@ -26,8 +26,11 @@ const hex = (s: string, n = 64): string => createHash('sha256').update(s).digest
  * a well-shaped one the registry never had still pulls here.
  */
 function registryImage(ref: string): { layers: number; sizeBytes: number } | 'no such tag' | null {
+  // A digest pins the image whatever the tag says (docker pulls NAME:TAG@DIGEST by the digest); the lab cannot
+  // know which digests exist, so a well-formed one is served.
+  if (/^(docker\.io\/)?vllm\/vllm-openai(:[\w.-]+)?@sha256:[0-9a-f]{64}$/.test(ref)) return { layers: 14, sizeBytes: 10_442_513_237 };
   if (/^(docker\.io\/)?vllm\/vllm-openai:/.test(ref)) {
-    return /:(v\d+\.\d+\.\d+(\.\d+)?(\.post\d+)?|latest|nightly)$/.test(ref) ? { layers: 14, sizeBytes: 10_442_513_237 } : 'no such tag';
+    return /:(v\d+\.\d+\.\d+(\.\d+|\.post\d+)?|latest|nightly)$/.test(ref) ? { layers: 14, sizeBytes: 10_442_513_237 } : 'no such tag';
   }
   if (/^(docker\.io\/)?nvidia\/cuda:[\w.-]+$/.test(ref)) return { layers: 6, sizeBytes: 250_000_000 };
   if (/^(docker\.io\/)?(library\/)?(hello-world|busybox|debian|ubuntu)(:[\w.-]+)?$/.test(ref)) return { layers: 1, sizeBytes: 13_256 };
@@ -59,14 +62,18 @@ export function dockerCommands(world: World, m: Machine): Command[] {
   async function pull(ctx: Ctx, ref: string, out: { line(s: string): void }): Promise<string | null> {
     const n = normRef(ref);
     const reg = registryImage(n);
-    const [repo = '', tag = 'latest'] = n.split(':');
+    // NAME[:TAG][@DIGEST]: the progress lines are headed by the tag, else the digest (moby's tagOrDigest).
+    const parsed = /^([^:@]+)(?::([\w.-]+))?(?:@(sha256:[0-9a-f]{64}))?$/.exec(n);
+    const repo = parsed?.[1] ?? n;
+    const tag = parsed?.[2] ?? parsed?.[3] ?? 'latest';
+    const named = n.slice(repo.length);
     if (!reg) return `Error response from daemon: pull access denied for ${repo}, repository does not exist or may require 'docker login': denied: requested access to the resource is denied\n`;
     if (reg === 'no such tag') return `Error response from daemon: manifest for ${n} not found: manifest unknown: manifest unknown\n`;
     if (image(n)) {
       out.line(`${tag}: Pulling from ${repo.includes('/') ? repo : `library/${repo}`}`);
       out.line(`Digest: sha256:${hex(`${n}digest`)}`);
       out.line(`Status: Image is up to date for ${n}`);
-      out.line(`docker.io/${repo.includes('/') ? repo : `library/${repo}`}:${tag}`);
+      out.line(`docker.io/${repo.includes('/') ? repo : `library/${repo}`}${named}`);
       return null;
     }
     const layers = Array.from({ length: reg.layers }, (_v, i) => hex(`${n}layer${i}`, 12));
@@ -86,7 +93,7 @@ export function dockerCommands(world: World, m: Machine): Command[] {
     for (const l of layers) { await host.delay(60); out.line(`${l}: Pull complete`); }
     out.line(`Digest: sha256:${hex(`${n}digest`)}`);
     out.line(`Status: Downloaded newer image for ${n}`);
-    out.line(`docker.io/${repo.includes('/') ? repo : `library/${repo}`}:${tag}`);
+    out.line(`docker.io/${repo.includes('/') ? repo : `library/${repo}`}${named}`);
     rt().docker.images.push({ ref: n, id: `sha256:${hex(n)}`, sizeBytes: reg.sizeBytes, created: '2024-11-18T21:06:54.123456789Z' });
     journal('docker pull', n);
     return null;

@@ -11,17 +11,17 @@ import type { Machine, World } from './world';
 import { PROVIDES } from './provides';
 
 /**
- * systemd's notice, on stderr with exit 0, when `enable` or `disable` meets a unit with no [Install] section, which
- * stays "static". The wording of captures from systemd 255; UNVERIFIED for Debian 12's 252 (a capture from 249 lacks
- * UpheldBy= and .upholds/).
+ * systemd's notice, on stderr with exit 0, when `enable` meets units none of which has an [Install] section (they
+ * stay "static"). The wording of systemd before 253 (a 2023 capture; 253 reworded it and added one for `disable`),
+ * UNVERIFIED for Debian 12's 252 exactly; the lone space keeps the blank line from being stripped.
  */
-const NO_INSTALL_CONFIG = `The unit files have no installation config (WantedBy=, RequiredBy=, UpheldBy=,
-Also=, or Alias= settings in the [Install] section, and DefaultInstance= for
-template units). This means they are not meant to be enabled or disabled using systemctl.
+const NO_INSTALL_CONFIG = `The unit files have no installation config (WantedBy=, RequiredBy=, Also=,
+Alias= settings in the [Install] section, and DefaultInstance= for template
+units). This means they are not meant to be enabled using systemctl.
  
-Possible reasons for having these kinds of units are:
+Possible reasons for having this kind of units are:
 \u2022 A unit may be statically enabled by being symlinked from another unit's
-  .wants/, .requires/, or .upholds/ directory.
+  .wants/ or .requires/ directory.
 \u2022 A unit's purpose may be to act as a helper for some other unit which has
   a requirement dependency on it.
 \u2022 A unit may be started when needed via activation (socket, path, timer,
@@ -29,7 +29,6 @@ Possible reasons for having these kinds of units are:
 \u2022 In case of template units, the unit is meant to be enabled with some
   instance name specified.
 `;
-
 export { PROVIDES };
 
 
@@ -314,8 +313,9 @@ export function pkgCommands(world: World, m: Machine): Command[] {
     const isStatic = async (u: string): Promise<boolean> => {
       if (!unitFiles.has(u)) return false;
       const text = await m.fs.readFile(`/etc/systemd/system/${u}`).catch(() => '');
-      const install = /^\[Install\]\s*$([\s\S]*?)(?=^\[|(?![\s\S]))/m.exec(text)?.[1] ?? '';
-      return !/^\s*(WantedBy|RequiredBy|UpheldBy|Also|Alias)\s*=\s*\S/m.test(install);
+      // Every [Install] section counts (systemd merges them); header and keys may be indented.
+      const install = [...text.matchAll(/^[ \t]*\[Install\][ \t]*$([\s\S]*?)(?=^[ \t]*\[|(?![\s\S]))/gm)].map((x) => x[1] ?? '').join('\n');
+      return !/^[ \t]*(WantedBy|RequiredBy|UpheldBy|Also|Alias)[ \t]*=[ \t]*\S/m.test(install);
     };
     if (verb === 'is-active') {
       const states = units.map((u) => r.services[u] ?? 'inactive');
@@ -341,12 +341,12 @@ export function pkgCommands(world: World, m: Machine): Command[] {
     if (units.length === 0) return fail(`Too few arguments.\n`, 1);
     if (!isRoot(ctx)) return fail(`Failed to ${verb} ${units[0] ?? ''}: Interactive authentication required.\nSee system logs and 'systemctl status ${units[0] ?? ''}' for details.\n`, 1);
     const now = Boolean(flags['--now']);
-    let notice = '';
+    let staticUnits = 0;
     for (const u of units) {
       if (!exists(u)) return fail(`Failed to ${verb} ${u}: Unit ${u} not found.\n`, 5);
-      if ((verb === 'enable' || verb === 'disable') && (await isStatic(u))) notice = NO_INSTALL_CONFIG;
+      if ((verb === 'enable' || verb === 'disable') && (await isStatic(u))) staticUnits++;
       else if (verb === 'enable' && !r.enabledServices.includes(u)) { r.enabledServices.push(u); journal('systemctl enable', u); }
-      if (verb === 'disable') { r.enabledServices = r.enabledServices.filter((x) => x !== u); journal('systemctl disable', u); }
+      if (verb === 'disable' && r.enabledServices.includes(u)) { r.enabledServices = r.enabledServices.filter((x) => x !== u); journal('systemctl disable', u); }
       const start = verb === 'start' || verb === 'restart' || verb === 'reload-or-restart' || (verb === 'enable' && now);
       const stop = verb === 'stop' || (verb === 'disable' && now);
       if (stop && r.services[u] !== 'inactive') {
@@ -367,7 +367,7 @@ export function pkgCommands(world: World, m: Machine): Command[] {
         if (m.vmid !== null) world.services?.serviceRestarted(m.vmid, u);
       }
     }
-    return ok('', notice);
+    return ok('', verb === 'enable' && staticUnits === units.length ? NO_INSTALL_CONFIG : '');
   });
 
   const nvidiaCtk = defineCommand('nvidia-ctk', async (args, ctx): Promise<Result> => {

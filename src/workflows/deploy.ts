@@ -488,11 +488,8 @@ export async function deploy(input: DeployInput): Promise<DeployProgress> {
       // Not the frontend, but still on the card vLLM is about to claim most of: its GPU goes, the rest stays.
       const beforeRaw = await go('readGuestConfig', `Read comfyui CT ${comfyId} config before changing it`, [cfg, comfyId]);
       if (beforeRaw) confBefore[String(comfyId)] = beforeRaw;
-      // A CT found stopped lost only its GPU lines: its undo puts them back and leaves it stopped.
-      let stopped = false;
-      if (beforeRaw) saga.add('restore comfyui', () => undoCounted(call('restoreFrontend', 'Restore comfyui as it was', [cfg, { changed: true, frontend: 'comfyui', beforeRaw, ...(stopped ? { stopped } : {}) }], UNDO)));
+      if (beforeRaw) saga.add('restore comfyui', () => undoCounted(call('restoreFrontend', 'Restore comfyui as it was', [cfg, { changed: true, frontend: 'comfyui', beforeRaw }], UNDO)));
       const r = await counted(go('releaseComfyuiGpu', `ComfyUI CT ${comfyId} (not the frontend): remove its GPU passthrough, CPU-only`, [cfg]));
-      stopped = r.stopped === true;
       frontendNote = `; ComfyUI: ${r.detail}`;
     }
     return chosen;

@@ -64,6 +64,10 @@ describe('activities are idempotent against the lab', () => {
     expect(await run.run(acts.releaseComfyuiGpu, cfg)).toMatchObject({ changed: false, detail: 'CT 118 already without its GPU' });
     expect(lab.journal().length).toBe(journalAfterFirst);
     expect(lab.state().guests['118']?.lxc.some(([, v]) => v.includes('nvidia'))).toBe(false);
+    // An attempt that stopped the CT to restart it and died before starting it: the retry starts it again.
+    expect((await sh(lab, 'pct stop 118')).code).toBe(0);
+    expect(await run.run(acts.releaseComfyuiGpu, cfg)).toMatchObject({ changed: false, detail: 'CT 118 already without its GPU' });
+    expect(lab.state().guests['118']?.status).toBe('running');
     // another run finds nothing of its own to finish, and no GPU lines to take out
     const other = new MockActivityEnvironment({ workflowExecution: { workflowId: 'comfy', runId: 'r2' } });
     expect(await other.run(acts.releaseComfyuiGpu, cfg)).toMatchObject({ changed: false, detail: 'CT 118 has no GPU passthrough' });
@@ -72,6 +76,24 @@ describe('activities are idempotent against the lab', () => {
     expect(undo).toEqual({ changed: true, detail: 'removed /etc/systemd/system/comfyui.service.d/pve-vllm-cpu.conf; CT 118 config restored and restarted' });
     const after = lab.state().guests['118'];
     expect({ config: after?.config, lxc: after?.lxc, status: after?.status }).toEqual({ config: before?.config, lxc: before?.lxc, status: before?.status });
+  });
+
+  it('releaseComfyuiGpu on a stopped CT takes only its GPU lines, says so again on a retry, and its undo leaves it stopped', async () => {
+    expect((await sh(lab, 'pct stop 118')).code).toBe(0);
+    const run = new MockActivityEnvironment({ workflowExecution: { workflowId: 'comfy-stopped', runId: 'stopped-r1' } });
+    try {
+      const before = lab.state().guests['118'];
+      const beforeRaw = (await run.run(acts.readGuestConfig, cfg, 118)) as string;
+      const said = { changed: true, detail: 'CT 118 is stopped: its GPU passthrough is removed from its config; start it (pct start 118) and run deploy again, so that ComfyUI runs with --cpu' };
+      expect(await run.run(acts.releaseComfyuiGpu, cfg)).toMatchObject(said);
+      expect(await run.run(acts.releaseComfyuiGpu, cfg)).toMatchObject(said);
+      expect(lab.state().guests['118']?.lxc.some(([, v]) => v.includes('nvidia'))).toBe(false);
+      expect(await run.run(acts.restoreFrontend, cfg, { changed: true, frontend: 'comfyui' as const, beforeRaw })).toEqual({ changed: true, detail: 'CT 118 config restored (left stopped, as it was)' });
+      const after = lab.state().guests['118'];
+      expect({ config: after?.config, lxc: after?.lxc, status: after?.status }).toEqual({ config: before?.config, lxc: before?.lxc, status: 'stopped' });
+    } finally {
+      await sh(lab, 'pct start 118; rm -f /root/.pve-vllm-comfyui-release.json');
+    }
   });
 
   it('releaseComfyuiGpu also takes out PVE devN passthrough, the form community-scripts write', async () => {
@@ -87,6 +109,7 @@ describe('activities are idempotent against the lab', () => {
     } finally {
       await sh(lab, 'cat > /etc/pve/lxc/118.conf', original);
       await sh(lab, 'pct exec 118 -- rm -f /etc/systemd/system/comfyui.service.d/pve-vllm-cpu.conf /root/.pve-vllm-comfyui-before.json');
+      await sh(lab, 'rm -f /root/.pve-vllm-comfyui-release.json');
     }
   });
 

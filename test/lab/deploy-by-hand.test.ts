@@ -42,6 +42,9 @@ it('the design deploy done by hand ends with a working vLLM the openai client ca
     expect(await exec(c, 'pct exec 117 -- docker pull vllm/vllm-openai:v0.6.4post1')).toEqual({
       code: 1, stdout: '', stderr: 'Error response from daemon: manifest for vllm/vllm-openai:v0.6.4post1 not found: manifest unknown: manifest unknown\n',
     });
+    // A digest pins the image, with or without a tag before it: the lab cannot know digests, and serves any.
+    const pinned = `vllm/vllm-openai:v0.8.5@sha256:${'a'.repeat(64)}`;
+    expect((await exec(c, `pct exec 117 -- docker pull ${pinned}`)).stdout).toMatch(new RegExp(`^v0\\.8\\.5: Pulling from vllm/vllm-openai\n[\\s\\S]*\ndocker\\.io/${pinned.replace(/\./g, '\\.')}\n$`));
     expect((await exec(c, 'pct exec 117 -- docker pull vllm/vllm-opneai:v0.6.4.post1')).stderr).toMatch(/^Error response from daemon: pull access denied for vllm\/vllm-opneai, repository does not exist/);
     const up = await exec(c, 'pct exec 117 -- docker compose --project-directory /opt/vllm-deploy up -d');
     expect(up.code).toBe(0);

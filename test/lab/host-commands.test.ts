@@ -35,7 +35,8 @@ describe('lab host over SSH', () => {
     expect((await sh(lab, 'cat > /etc/systemd/system/lab-static.service', '[Unit]\nDescription=x\n[Service]\nType=oneshot\nExecStart=/bin/true\n')).code).toBe(0);
     const en = await sh(lab, 'systemctl enable lab-static.service');
     expect({ code: en.code, stdout: en.stdout }).toEqual({ code: 0, stdout: '' });
-    expect(en.stderr).toMatch(/^The unit files have no installation config \(WantedBy=, RequiredBy=, UpheldBy=,\n/);
+    expect(en.stderr).toMatch(/^The unit files have no installation config \(WantedBy=, RequiredBy=, Also=,\nAlias= settings/);
+    expect(await sh(lab, 'systemctl disable lab-static.service')).toEqual({ code: 0, stdout: '', stderr: '' });
     expect(await sh(lab, 'systemctl is-enabled lab-static.service')).toEqual({ code: 0, stdout: 'static\n', stderr: '' });
     // With a WantedBy= it is enabled as usual.
     expect(await sh(lab, 'printf "[Install]\\nWantedBy=multi-user.target\\n" >> /etc/systemd/system/lab-static.service && systemctl enable lab-static.service')).toMatchObject({ code: 0, stderr: '' });

@@ -170,6 +170,7 @@ describe('deploy on the lab', () => {
       expect({ status: down.status, error: down.error }).toEqual({ status: 'completed', error: undefined });
       // As before the first deploy, stopped too: the card went back to VM 151, and only the CTs that ran then start.
       expect(guestSnapshot(second.lab.state(), 118)).toEqual(guestSnapshot(before, 118));
+      expect((await sh(second.lab, 'test -e /root/.pve-vllm-comfyui-release.json')).code).toBe(1);
       expect(down.steps.find((st) => st.name === 'Put the frontends back')?.detail).toMatch(/removed \/etc\/systemd\/system\/comfyui.service.d\/pve-vllm-cpu.conf.*CT 118 config restored/);
     } finally {
       await second.lab.stop();
