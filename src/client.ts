@@ -100,6 +100,7 @@ export function buildProgram(run: (p: Promise<number>) => void): Command {
     .requiredOption('-c, --config <file>', 'deploy config (YAML)')
     .option('--model <id>', 'override model.id')
     .option('--max-model-len <n>', 'override model.maxModelLen', positiveInt('--max-model-len'))
+    .option('--live', 'also read the host (SSH and API, read-only) and say what the deploy would do to what is there')
     .option('--json', 'print JSON')
     .action((o) => run(import('./cli/plan').then((m) => m.planCommand(o, io))));
 

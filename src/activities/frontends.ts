@@ -49,7 +49,7 @@ function withoutGpu(parts: ReturnType<typeof splitConfigFile>): ReturnType<typeo
   return { ...parts, options: parts.options.filter((o) => !gpuDevice(o)), lxc: parts.lxc.filter((l) => !gpuLine(l)) };
 }
 
-function hasGpuPassthrough(raw: string): boolean {
+export function hasGpuPassthrough(raw: string): boolean {
   const parts = splitConfigFile(raw);
   return joinConfigFile(withoutGpu(parts)) !== joinConfigFile(parts);
 }

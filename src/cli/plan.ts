@@ -3,7 +3,8 @@ import { formatProblems, loadConfig } from '../config/load';
 import { renderAlternatives, renderSizingTable, suggestAlternatives } from '../sizing';
 import { preflightModel } from '../workflows/preflight';
 import { CHECKPOINTS } from '../workflows/deploy';
-import { EXIT_BAD_INPUT, EXIT_OK } from './exit';
+import { EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK } from './exit';
+import { readHostNow, type LiveLine } from './plan-live';
 import type { Io } from './run-commands';
 
 export interface PlanFlags {
@@ -11,9 +12,11 @@ export interface PlanFlags {
   model?: string;
   maxModelLen?: number;
   json?: boolean;
+  /** read the host too (read-only) */
+  live?: boolean;
 }
 
-export function planCommand(f: PlanFlags, io: Io): number {
+export async function planCommand(f: PlanFlags, io: Io): Promise<number> {
   const loaded = loadConfig(f.config, { model: f.model, maxModelLen: f.maxModelLen });
   if (!loaded.ok) {
     io.err.write(`${formatProblems(loaded.problems)}\n`);
@@ -51,8 +54,20 @@ export function planCommand(f: PlanFlags, io: Io): number {
     'scrap (only if chosen): vzdump backup, then CT destroyed — after checkpoint 6 only',
   ];
   const alternatives = pre.ok ? [] : suggestAlternatives(pre.input);
+  // Read-only, and only once the config is known good: nothing is asked of a host the config gets wrong.
+  let live: LiveLine[] | undefined;
+  let liveError: string | undefined;
+  if (f.live && pre.ok) {
+    try {
+      // Secret files are named relative to the config's directory, as for a deploy.
+      const located: typeof cfg & { configDir: string } = { ...cfg, configDir: loaded.configDir };
+      live = await readHostNow(located);
+    } catch (err) {
+      liveError = err instanceof Error ? err.message : String(err);
+    }
+  }
   if (f.json) {
-    io.out.write(`${JSON.stringify({ ok: pre.ok, steps, decisions, changes, launch: pre.launch, sizing: pre.fit, alternatives: alternatives.map((a) => ({ kind: a.kind, summary: a.summary, change: a.change, verdict: a.result.verdict })) }, null, 2)}\n`);
+    io.out.write(`${JSON.stringify({ ok: pre.ok, steps, decisions, changes, launch: pre.launch, sizing: pre.fit, alternatives: alternatives.map((a) => ({ kind: a.kind, summary: a.summary, change: a.change, verdict: a.result.verdict })), ...(live ? { live } : {}), ...(liveError ? { liveError } : {}) }, null, 2)}\n`);
   } else {
     const w = (s = '') => io.out.write(`${s}\n`);
     w(`Plan for ${cfg.proxmox.node} (${cfg.proxmox.host}): vLLM ${cfg.model.id} in CT ${g.vllm.id}`);
@@ -71,6 +86,13 @@ export function planCommand(f: PlanFlags, io: Io): number {
       const l = pre.launch;
       w(`\nvLLM flags: --max-model-len ${l.maxModelLen} --gpu-memory-utilization ${l.gpuMemoryUtilization}${l.quantization ? ` --quantization ${l.quantization}` : ''}${l.kvCacheDtype ? ` --kv-cache-dtype ${l.kvCacheDtype}` : ''}${l.cpuOffloadGb > 0 ? ` --cpu-offload-gb ${l.cpuOffloadGb}` : ''}`);
     }
+    if (live) {
+      w(`\nThe host now (read over SSH and the API; nothing changed), and what the deploy would do:`);
+      const width = Math.max(...live.map((x) => x.what.length));
+      live.forEach((x) => w(`  ${x.what.padEnd(width)}  ${x.now}${x.then ? `\n  ${' '.repeat(width)}  -> ${x.then}` : ''}`));
+    }
   }
-  return pre.ok ? EXIT_OK : EXIT_BAD_INPUT;
+  if (liveError) io.err.write(`could not read the host: ${liveError}\n`);
+  if (!pre.ok) return EXIT_BAD_INPUT;
+  return liveError ? EXIT_FAILED : EXIT_OK;
 }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { parse, stringify } from 'yaml';
 import { main } from '../../src/client';
+import { startLab } from '../../src/lab';
 import { sharedServerAddress } from '../harness/temporal';
 
 const seed = parse(readFileSync(join(__dirname, '..', '..', 'examples', 'seed-lab.yaml'), 'utf8')) as Record<string, any>;
@@ -168,6 +169,42 @@ describe('pve-vllm CLI', () => {
       expect((await handle.describe()).status.name).toBe('TERMINATED');
     } finally {
       await handle.terminate('test cleanup').catch(() => undefined);
+    }
+  });
+
+  it('plan --live reads the host and says what the deploy would do to it, changing nothing; exits 1 when the host cannot be read', async () => {
+    const lab = await startLab({ timeScale: 0.05 });
+    try {
+      const path = join(dir, 'live.yaml');
+      await lab.writeConfig(path);
+      const mutations = lab.journal().length;
+      const r = await run(['plan', '--live', '--config', path]);
+      expect({ code: r.code, err: r.err }).toEqual({ code: 0, err: '' });
+      expect(r.out).toMatch(/\n  GPU 0000:01:00\.0 +AD103 \[GeForce RTX 4070 Ti SUPER\], driver vfio-pci\n +-> vfio-pci -> nvidia\n/);
+      expect(r.out).toMatch(/\n  VM 151 +passes the card through; running, onboot 1\n +-> shut down, onboot 0/);
+      expect(r.out).toMatch(/\n  CT 118 \(ComfyUI\) +running, with GPU passthrough\n +-> GPU passthrough removed, --cpu\n/);
+      expect(r.out).toMatch(/\n  deployment record +none: a first deploy\n/);
+      const j = await run(['plan', '--live', '--json', '--config', path]);
+      expect((JSON.parse(j.out) as { live: unknown[] }).live).toContainEqual({ what: 'CT 117 (vLLM)', now: 'absent', then: 'created' });
+      expect(lab.journal().length).toBe(mutations);
+      // A host that does not answer: the offline plan still prints, the reason goes to stderr, exit 1.
+      const closed = await new Promise<number>((resolve) => {
+        const srv = createServer();
+        srv.listen(0, '127.0.0.1', () => {
+          const { port } = srv.address() as AddressInfo;
+          srv.close(() => resolve(port));
+        });
+      });
+      const down = join(dir, 'live-down.yaml');
+      const c = parse(readFileSync(path, 'utf8')) as Record<string, any>;
+      c.proxmox.api.port = closed;
+      writeFileSync(down, stringify(c));
+      const bad = await run(['plan', '--live', '--config', down]);
+      expect(bad.code).toBe(1);
+      expect(bad.out).toMatch(/vLLM flags:/);
+      expect(bad.err).toMatch(/^could not read the host: /);
+    } finally {
+      await lab.stop();
     }
   });
 

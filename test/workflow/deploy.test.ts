@@ -10,6 +10,7 @@ import { startLab } from '../../src/lab';
 import type { LabState } from '../../src/lab/state';
 import type { DeployConfig } from '../../src/config/schema';
 import type { DeployProgress } from '../../src/workflows/messages';
+import { readHostNow } from '../../src/cli/plan-live';
 import { labConfig, runDeploy, runTeardown, withClient } from '../harness/deploy-run';
 import { sh } from '../lab/helpers';
 
@@ -214,6 +215,10 @@ describe('deploy on the lab', () => {
     const { progress, lab } = await runDeploy({ labState: statePath, decide: { openwebui: 'keep', frontend }, configEdit: (c) => ({ ...c, model: { ...c.model, id: 'Qwen/Qwen2.5-1.5B-Instruct' } }) });
     try {
       expect(progress.status).toBe('completed');
+      // `plan --live` on the deployed host sees what it serves and that pve-vllm was here before.
+      const now = Object.fromEntries((await readHostNow(await labConfig(lab))).map((l) => [l.what, l.now]));
+      expect(now).toMatchObject({ vLLM: 'serves Qwen/Qwen2.5-1.5B-Instruct', 'CT 117 (vLLM)': 'exists', 'pve-vllm-gpu.service': 'enabled', 'GPU 0000:01:00.0': expect.stringMatching(/, driver nvidia$/) });
+      expect(now['deployment record']).toMatch(/^kept by run [0-9a-f-]{36}: pve-vllm deployed here before$/);
       const down = await runTeardown(lab);
       expect({ status: down.status, error: down.error, steps: down.steps.map((st) => `${st.status} ${st.name}`) }).toEqual({
         status: 'completed',
