@@ -17,8 +17,8 @@ import { parseDriverVersion, parseLspciDriver, parseProcDevices, shortBdf } from
 
 /** Pinned like everything else: the version the design document ran. */
 export const CLAUDE_CODE_VERSION = '2.1.12';
-const NOUVEAU_BLACKLIST = '/etc/modprobe.d/blacklist-nouveau.conf';
-const NOUVEAU_BLACKLIST_TEXT = 'blacklist nouveau\noptions nouveau modeset=0\n';
+export const NOUVEAU_BLACKLIST = '/etc/modprobe.d/blacklist-nouveau.conf';
+export const NOUVEAU_BLACKLIST_TEXT = 'blacklist nouveau\noptions nouveau modeset=0\n';
 export const BOOT_UNIT_NAME = 'pve-vllm-gpu.service';
 const BOOT_UNIT = `/etc/systemd/system/${BOOT_UNIT_NAME}`;
 /** What the boot unit was before a run's first change to it (null: absent), saved on the host for the undo. */

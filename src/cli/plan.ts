@@ -57,6 +57,7 @@ export async function planCommand(f: PlanFlags, io: Io): Promise<number> {
   // Read-only, and only once the config is known good: nothing is asked of a host the config gets wrong.
   let live: LiveLine[] | undefined;
   let liveError: string | undefined;
+  if (f.live && !pre.ok) io.err.write('note: --live skipped: the model does not fit; make it fit first (see the nearest configurations below)\n');
   if (f.live && pre.ok) {
     try {
       // Secret files are named relative to the config's directory, as for a deploy.

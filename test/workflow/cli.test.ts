@@ -8,6 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import { parse, stringify } from 'yaml';
 import { main } from '../../src/client';
 import { startLab } from '../../src/lab';
+import { sh } from '../lab/helpers';
 import { sharedServerAddress } from '../harness/temporal';
 
 const seed = parse(readFileSync(join(__dirname, '..', '..', 'examples', 'seed-lab.yaml'), 'utf8')) as Record<string, any>;
@@ -182,11 +183,29 @@ describe('pve-vllm CLI', () => {
       expect({ code: r.code, err: r.err }).toEqual({ code: 0, err: '' });
       expect(r.out).toMatch(/\n  GPU 0000:01:00\.0 +AD103 \[GeForce RTX 4070 Ti SUPER\], driver vfio-pci\n +-> vfio-pci -> nvidia\n/);
       expect(r.out).toMatch(/\n  VM 151 +passes the card through; running, onboot 1\n +-> shut down, onboot 0/);
-      expect(r.out).toMatch(/\n  CT 118 \(ComfyUI\) +running, with GPU passthrough\n +-> GPU passthrough removed, --cpu\n/);
+      expect(r.out).toMatch(/\n  CT 118 \(ComfyUI\) +running, with GPU passthrough\n +-> if chosen at step 6, the frontend: .*; if not, GPU passthrough removed, --cpu\n/);
       expect(r.out).toMatch(/\n  deployment record +none: a first deploy\n/);
-      const j = await run(['plan', '--live', '--json', '--config', path]);
-      expect((JSON.parse(j.out) as { live: unknown[] }).live).toContainEqual({ what: 'CT 117 (vLLM)', now: 'absent', then: 'created' });
+      // The config's decisions shape the answer (here with ComfyUI stopped).
       expect(lab.journal().length).toBe(mutations);
+      expect((await sh(lab, 'pct stop 118')).code).toBe(0);
+      const stopped = lab.journal().length;
+      const liveWith = async (decisions: Record<string, string>) => {
+        const decided = join(dir, `live-${Object.values(decisions).join('-')}.yaml`);
+        const dc = parse(readFileSync(path, 'utf8')) as Record<string, any>;
+        dc.decisions = decisions;
+        writeFileSync(decided, stringify(dc));
+        const j = await run(['plan', '--live', '--json', '--config', decided]);
+        expect({ code: j.code, err: j.err }).toEqual({ code: 0, err: '' });
+        return (JSON.parse(j.out) as { live: Array<{ what: string; now: string; then: string }> }).live;
+      };
+      const repurposed = await liveWith({ openwebui: 'repurpose', frontend: 'comfyui' });
+      expect(repurposed).toContainEqual({ what: 'CT 117 (vLLM)', now: 'absent', then: "not used: vLLM goes into OpenWebUI's CT 116 (repurpose)" });
+      expect(repurposed.find((l) => l.what === 'CT 116 (OpenWebUI)')?.then).toBe('repurposed: vLLM runs in it');
+      expect(repurposed.find((l) => l.what === 'CT 118 (ComfyUI)')?.then).toBe('the frontend: GPU passthrough removed, --cpu, 4 cores / 8192 MiB, LLM node and chat workflow (it must be running: start it first)');
+      const kept = await liveWith({ openwebui: 'keep', frontend: 'openwebui' });
+      expect(kept).toContainEqual({ what: 'CT 117 (vLLM)', now: 'absent', then: 'created' });
+      expect(kept).toContainEqual({ what: 'CT 118 (ComfyUI)', now: 'stopped, with GPU passthrough', then: 'GPU passthrough removed, stays stopped; --cpu on a re-run once it runs' });
+      expect(lab.journal().length).toBe(stopped);
       // A host that does not answer: the offline plan still prints, the reason goes to stderr, exit 1.
       const closed = await new Promise<number>((resolve) => {
         const srv = createServer();
