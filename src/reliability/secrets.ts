@@ -113,6 +113,14 @@ export async function scanOutcome(env: Env, o: RunOutcome): Promise<{ findings: 
       const r = await runCli([...args, '--address', env.address]);
       places.push([`CLI ${args.join(' ')}`, r.output]);
     }
+    // And the CLI reading the host itself: `plan --live` resolves the secrets in its own process and asks vLLM
+    // with its key.
+    for (const args of [['plan', '--live', '--config', o.configPath], ['plan', '--live', '--json', '--config', o.configPath]]) {
+      const r = await runCli(args);
+      // A plan that could not read the host printed no answer of vLLM's to scan: that is no pass.
+      if (r.code !== 0) throw new Error(`pve-vllm ${args.slice(0, -2).join(' ')} exited ${r.code}: ${r.output.slice(-300)}`);
+      places.push([`CLI ${args.slice(0, -2).join(' ')}`, r.output]);
+    }
   } finally {
     await w.stop();
     places.push([`worker logs ${o.scenario.name} (CLI reads)`, w.output()]);

@@ -20,7 +20,7 @@ describe('secrets never leave the worker', () => {
     for (const g of r.gaps) process.stderr.write(`[secrets] not scanned: ${g}\n`);
     expect(r.statuses).toEqual(['secrets-happy: completed', 'secrets-vllm-oom: compensated']);
     expect(r.places.filter((p) => p.startsWith('history') && !p.includes('failed')).length).toBe(4);
-    expect(r.places.filter((p) => p.startsWith('CLI')).length).toBe(8);
+    expect(r.places.filter((p) => p.startsWith('CLI')).length).toBe(12);
     expect(r.findings).toEqual([]);
   });
 
