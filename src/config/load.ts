@@ -164,7 +164,7 @@ export function resolveSecret(ref: SecretRef, configDir: string): string {
   if ('env' in ref && typeof ref.env === 'string') {
     const value = process.env[ref.env];
     if (value === undefined || value === '') {
-      throw new SecretUnavailableError(`secret ${describeRef(ref)} is not set in the worker's environment: export ${ref.env} before starting the worker`);
+      throw new SecretUnavailableError(`secret ${describeRef(ref)} is not set in this process's environment: export ${ref.env} before starting the worker (and, for plan --live, in the shell that runs it)`);
     }
     return value;
   }
@@ -175,7 +175,7 @@ export function resolveSecret(ref: SecretRef, configDir: string): string {
       text = readFileSync(path, 'utf8');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'error';
-      throw new SecretUnavailableError(`secret ${describeRef(ref)} cannot be read from ${path} (${code}): check the path and that the worker's user may read it`);
+      throw new SecretUnavailableError(`secret ${describeRef(ref)} cannot be read from ${path} (${code}): check the path and that the user running the worker (or plan --live) may read it`);
     }
     const value = text.replace(/\r?\n$/, '');
     if (value === '') throw new SecretUnavailableError(`secret ${describeRef(ref)} is empty (${path})`);
