@@ -42,7 +42,11 @@ async function read(cfg: DeployConfig, deps: ActivityDeps): Promise<LiveLine[]> 
   const d = cfg.decisions;
   // Every read below goes through sudo when the SSH user is not root: without it they would all "fail" quietly
   // and the host would look empty.
-  await host.must(['true']);
+  const asUser = await host.run(['true']);
+  if (asUser.code !== 0) {
+    const why = (asUser.stderr || asUser.stdout).trim().split('\n').pop() ?? `exit ${asUser.code}`;
+    throw new Error(`the SSH user ${cfg.proxmox.ssh.user} is not root and cannot use sudo without a password (${why}): pve-vllm needs root, or passwordless sudo`);
+  }
   const facts = await createHostActivities(deps).inspectHost(cfg);
   const lines: LiveLine[] = [{ what: 'node', now: `${facts.nodeName}, PVE ${facts.pveVersion}`, then: '' }];
   const gpu = facts.gpu;

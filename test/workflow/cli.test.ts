@@ -206,6 +206,14 @@ describe('pve-vllm CLI', () => {
       expect(kept).toContainEqual({ what: 'CT 117 (vLLM)', now: 'absent', then: 'created' });
       expect(kept).toContainEqual({ what: 'CT 118 (ComfyUI)', now: 'stopped, with GPU passthrough', then: 'GPU passthrough removed, stays stopped; --cpu on a re-run once it runs' });
       expect(lab.journal().length).toBe(stopped);
+      // An SSH user that is not root and has no sudo (a PVE host has none by default) would read an empty host.
+      expect((await sh(lab, 'useradd -m bob && mkdir -p /home/bob/.ssh && cp /root/.ssh/authorized_keys /home/bob/.ssh/ && chmod 700 /home/bob/.ssh && chmod 600 /home/bob/.ssh/authorized_keys')).code).toBe(0);
+      const asBob = join(dir, 'live-bob.yaml');
+      const bc = parse(readFileSync(path, 'utf8')) as Record<string, any>;
+      bc.proxmox.ssh.user = 'bob';
+      writeFileSync(asBob, stringify(bc));
+      const bob = await run(['plan', '--live', '--config', asBob]);
+      expect({ code: bob.code, err: bob.err }).toEqual({ code: 1, err: 'could not read the host: the SSH user bob is not root and cannot use sudo without a password (bash: sudo: command not found): pve-vllm needs root, or passwordless sudo\n' });
       // A host that does not answer: the offline plan still prints, the reason goes to stderr, exit 1.
       const closed = await new Promise<number>((resolve) => {
         const srv = createServer();
