@@ -7,6 +7,15 @@ import { joinConfigFile, parseLspciDriver, shortBdf, splitConfigFile } from './p
 type Cfg = Record<string, string | number | undefined>;
 const TAG = 'pve-vllm';
 
+/** What a vLLM CT that is already there needs of its config (cores, memory, nesting); empty when it is as asked. */
+export function vllmCtUpdate(cfg: DeployConfig, current: Record<string, unknown>): Record<string, string | number> {
+  const v = cfg.guests.vllm;
+  const update: Record<string, string | number> = {};
+  for (const [k, val] of Object.entries({ cores: v.cores, memory: v.memoryMiB })) if (String(current[k]) !== String(val)) update[k] = val;
+  if (!String(current.features ?? '').includes('nesting=1')) update.features = mergeFeatures(String(current.features ?? ''), { nesting: '1' });
+  return update;
+}
+
 export function createProxmoxActivities(deps: ActivityDeps) {
   const h = (cfg: DeployConfig) => new Host(deps, cfg);
 
@@ -34,7 +43,6 @@ export function createProxmoxActivities(deps: ActivityDeps) {
       const host = h(cfg);
       const api = host.api();
       const v = cfg.guests.vllm;
-      const want: Cfg = { cores: v.cores, memory: v.memoryMiB };
       if (!(await ctExists(host, vmid))) {
         const net = [`name=eth0`, `bridge=${v.network.bridge}`, `ip=${v.network.ip}`];
         if (v.network.gateway) net.push(`gw=${v.network.gateway}`);
@@ -64,9 +72,7 @@ export function createProxmoxActivities(deps: ActivityDeps) {
       }
       // Reuse: reconcile what the config asks for, keep everything else as it is (its undo: readGuestConfig first).
       const current = (await api.get(`/nodes/${host.node}/lxc/${vmid}/config`)) as Cfg & { digest: string };
-      const update: Cfg = {};
-      for (const [k, val] of Object.entries(want)) if (String(current[k]) !== String(val)) update[k] = val;
-      if (!String(current.features ?? '').includes('nesting=1')) update.features = mergeFeatures(String(current.features ?? ''), { nesting: '1' });
+      const update = vllmCtUpdate(cfg, current);
       if (Object.keys(update).length === 0) return { changed: false, vmid, created: false };
       await api.put(`/nodes/${host.node}/lxc/${vmid}/config`, { ...update, digest: current.digest });
       return { changed: true, vmid, created: false };

@@ -8,6 +8,7 @@ import { createActivityDeps, type ActivityDeps, Host } from '../activities/deps'
 import { hasGpuPassthrough } from '../activities/frontends';
 import { BOOT_UNIT_NAME, NOUVEAU_BLACKLIST, NOUVEAU_BLACKLIST_TEXT, createHostActivities } from '../activities/host';
 import { createProbeActivities } from '../activities/probes';
+import { vllmCtUpdate } from '../activities/proxmox';
 import { createTeardownActivities } from '../activities/teardown';
 import { repurposedEndpoint } from '../workflows/endpoints';
 
@@ -78,10 +79,17 @@ async function read(cfg: DeployConfig, deps: ActivityDeps): Promise<LiveLine[]> 
 
   // Where vLLM goes: CT 117, or OpenWebUI's CT when it is repurposed (decided now, or at step 4).
   const repurpose = d.openwebui === 'repurpose';
+  let reuse = 'created';
+  if (facts.vllmCtExists) {
+    // The same comparison step 5 makes before it changes a CT that is already there.
+    const current = (await host.api().get(`/nodes/${host.node}/lxc/${g.vllm.id}/config`)) as Record<string, unknown>;
+    const update = Object.entries(vllmCtUpdate(cfg, current)).map(([k, v]) => `${k} ${String(current[k] ?? 'unset')} -> ${v}`);
+    reuse = `reused: ${update.length ? update.join(', ') : 'cores, memory and nesting as asked'}; GPU passthrough and vLLM set to this config`;
+  }
   lines.push({
     what: `CT ${g.vllm.id} (vLLM)`,
     now: facts.vllmCtExists ? 'exists' : 'absent',
-    then: repurpose ? `not used: vLLM goes into OpenWebUI's CT ${g.openwebui?.id ?? ''} (repurpose)` : `${facts.vllmCtExists ? 'reconciled: its config checked, vLLM set to this model' : 'created'}${d.openwebui ? '' : ", unless OpenWebUI's CT is repurposed at step 4"}`,
+    then: repurpose ? `not used: vLLM goes into OpenWebUI's CT ${g.openwebui?.id ?? ''} (repurpose)` : `${reuse}${d.openwebui ? '' : ", unless OpenWebUI's CT is repurposed at step 4"}`,
   });
   const endpoint = repurpose ? repurposedEndpoint(cfg) : g.vllm.endpoint;
   const ctThere = repurpose ? true : facts.vllmCtExists;

@@ -216,7 +216,10 @@ describe('deploy on the lab', () => {
     try {
       expect(progress.status).toBe('completed');
       // `plan --live` on the deployed host sees what it serves and that pve-vllm was here before.
-      const now = Object.fromEntries((await readHostNow(await labConfig(lab))).map((l) => [l.what, l.now]));
+      const live = await readHostNow(await labConfig(lab, (c) => ({ ...c, guests: { ...c.guests, vllm: { ...c.guests.vllm, cores: 8 } } })));
+      const now = Object.fromEntries(live.map((l) => [l.what, l.now]));
+      // Reused, and step 5's own comparison says what it would change (here the cores, asked down to 8).
+      expect(live.find((l) => l.what === 'CT 117 (vLLM)')?.then).toBe("reused: cores 16 -> 8; GPU passthrough and vLLM set to this config, unless OpenWebUI's CT is repurposed at step 4");
       expect(now).toMatchObject({ vLLM: 'serves Qwen/Qwen2.5-1.5B-Instruct', 'CT 117 (vLLM)': 'exists', 'pve-vllm-gpu.service': 'enabled', 'GPU 0000:01:00.0': expect.stringMatching(/, driver nvidia$/) });
       expect(now['deployment record']).toMatch(/^kept by run [0-9a-f-]{36}: pve-vllm deployed here before$/);
       const down = await runTeardown(lab);
