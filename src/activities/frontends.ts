@@ -4,6 +4,7 @@ import type { DeployConfig } from '../config/schema';
 import type { DeploymentRecord, FrontendResult, UndoResult } from './contract';
 import { ActivityDeps, DEPLOYMENT_RECORD, Host, permanent, runRecord, savedRecord, thisRunsRecord } from './deps';
 import { joinConfigFile, splitConfigFile } from './parse';
+import { ctStatus, restartCt, startCt } from './proxmox';
 
 const COMFY_DIR = '/opt/ComfyUI';
 const COMFY_UNIT = '/etc/systemd/system/comfyui.service';
@@ -107,21 +108,6 @@ export function createFrontendActivities(deps: ActivityDeps) {
     } catch {
       return false;
     }
-  }
-
-  async function ctStatus(host: Host, vmid: number): Promise<string> {
-    return ((await host.api().get(`/nodes/${host.node}/lxc/${vmid}/status/current`)) as { status: string }).status;
-  }
-
-  async function startCt(host: Host, vmid: number): Promise<void> {
-    const api = host.api();
-    await api.waitTask(String(await api.post(`/nodes/${host.node}/lxc/${vmid}/status/start`, {})), { pollMs: 250 });
-  }
-
-  async function restartCt(host: Host, vmid: number): Promise<void> {
-    const api = host.api();
-    if ((await ctStatus(host, vmid)) === 'running') await api.waitTask(String(await api.post(`/nodes/${host.node}/lxc/${vmid}/status/stop`, {})), { pollMs: 250 });
-    await startCt(host, vmid);
   }
 
   /** Saves ComfyUI's pve-vllm files as they are, once per run, before that run's first change to them. */

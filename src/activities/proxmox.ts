@@ -7,6 +7,34 @@ import { joinConfigFile, parseLspciDriver, shortBdf, splitConfigFile } from './p
 type Cfg = Record<string, string | number | undefined>;
 const TAG = 'pve-vllm';
 
+/** A CT's power state, through the API. */
+export async function ctStatus(host: Host, vmid: number): Promise<'running' | 'stopped'> {
+  const s = (await host.api().get(`/nodes/${host.node}/lxc/${vmid}/status/current`)) as { status: 'running' | 'stopped' };
+  return s.status;
+}
+
+/** Waits for a PVE task (a UPID) to end; a failed task throws. */
+export async function task(host: Host, upid: unknown): Promise<void> {
+  await host.api().waitTask(String(upid), { pollMs: 250 });
+}
+
+export async function startCt(host: Host, vmid: number): Promise<void> {
+  await task(host, await host.api().post(`/nodes/${host.node}/lxc/${vmid}/status/start`, {}));
+}
+
+/** Stops a running CT; true when it was running. */
+export async function stopCt(host: Host, vmid: number): Promise<boolean> {
+  if ((await ctStatus(host, vmid)) !== 'running') return false;
+  await task(host, await host.api().post(`/nodes/${host.node}/lxc/${vmid}/status/stop`, {}));
+  return true;
+}
+
+/** Stops it if it runs, then starts it: raw lxc lines apply only at a CT's start. */
+export async function restartCt(host: Host, vmid: number): Promise<void> {
+  await stopCt(host, vmid);
+  await startCt(host, vmid);
+}
+
 /** What a vLLM CT that is already there needs of its config (cores, memory, nesting); empty when it is as asked. */
 export function vllmCtUpdate(cfg: DeployConfig, current: Record<string, unknown>): Record<string, string | number> {
   const v = cfg.guests.vllm;
@@ -23,20 +51,7 @@ export function createProxmoxActivities(deps: ActivityDeps) {
     const list = (await host.api().get(`/nodes/${host.node}/lxc`)) as Array<{ vmid: number | string }>;
     return list.some((c) => Number(c.vmid) === vmid);
   }
-  async function ctStatus(host: Host, vmid: number): Promise<'running' | 'stopped'> {
-    const s = (await host.api().get(`/nodes/${host.node}/lxc/${vmid}/status/current`)) as { status: 'running' | 'stopped' };
-    return s.status;
-  }
-  async function task(host: Host, upid: unknown): Promise<void> {
-    await host.api().waitTask(String(upid), { pollMs: 250 });
-  }
   const confPath = (vmid: number) => `/etc/pve/lxc/${vmid}.conf`;
-
-  async function stopCt(host: Host, vmid: number): Promise<boolean> {
-    if ((await ctStatus(host, vmid)) !== 'running') return false;
-    await task(host, await host.api().post(`/nodes/${host.node}/lxc/${vmid}/status/stop`, {}));
-    return true;
-  }
 
   return {
     async ensureVllmContainer(cfg: DeployConfig, vmid: number): Promise<ContainerResult> {
@@ -97,7 +112,7 @@ export function createProxmoxActivities(deps: ActivityDeps) {
       if ((await host.read(confPath(vmid))) === beforeRaw) return { changed: false, detail: `CT ${vmid} config already as before` };
       const wasRunning = await stopCt(host, vmid);
       await host.write(confPath(vmid), beforeRaw, '0640');
-      if (wasRunning) await task(host, await host.api().post(`/nodes/${host.node}/lxc/${vmid}/status/start`, {}));
+      if (wasRunning) await startCt(host, vmid);
       return { changed: true, detail: `CT ${vmid} config restored${wasRunning ? ' and restarted' : ''}` };
     },
 
@@ -162,7 +177,7 @@ export function createProxmoxActivities(deps: ActivityDeps) {
       const again = release.runningCtsBefore ?? (restartComfy && comfy !== undefined ? [comfy] : []);
       const present = new Set(((await api.get(`/nodes/${host.node}/lxc`)) as Array<{ vmid: number | string; status: string }>).filter((c) => c.status !== 'running').map((c) => Number(c.vmid)));
       for (const id of again.filter((x) => present.has(x))) {
-        await task(host, await api.post(`/nodes/${host.node}/lxc/${id}/status/start`, {}));
+        await startCt(host, id);
         done.push(`CT ${id} started again`);
       }
       if (done.length) return { changed: true, detail: done.join('; ') };
@@ -185,7 +200,7 @@ export function createProxmoxActivities(deps: ActivityDeps) {
       const raw = joinConfigFile({ ...parts, options: opts, lxc: [...parts.lxc, ...missing] });
       const wasRunning = await stopCt(host, vmid);
       await host.write(confPath(vmid), raw, '0640');
-      if (wasRunning) await task(host, await host.api().post(`/nodes/${host.node}/lxc/${vmid}/status/start`, {}));
+      if (wasRunning) await startCt(host, vmid);
       return { changed: true };
     },
 
@@ -201,7 +216,7 @@ export function createProxmoxActivities(deps: ActivityDeps) {
         if (nodes.code === 0) return { changed: false };
         await stopCt(host, vmid);
       }
-      await task(host, await host.api().post(`/nodes/${host.node}/lxc/${vmid}/status/start`, {}));
+      await startCt(host, vmid);
       if ((await ctStatus(host, vmid)) !== 'running') throw permanent(`CT ${vmid} did not stay running after start`, 'ContainerStartFailed');
       return { changed: true };
     },

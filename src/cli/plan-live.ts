@@ -8,7 +8,7 @@ import { createActivityDeps, type ActivityDeps, Host } from '../activities/deps'
 import { hasGpuPassthrough } from '../activities/frontends';
 import { BOOT_UNIT_NAME, NOUVEAU_BLACKLIST, NOUVEAU_BLACKLIST_TEXT, createHostActivities } from '../activities/host';
 import { createProbeActivities } from '../activities/probes';
-import { vllmCtUpdate } from '../activities/proxmox';
+import { ctStatus, vllmCtUpdate } from '../activities/proxmox';
 import { createTeardownActivities } from '../activities/teardown';
 import { repurposedEndpoint } from '../workflows/endpoints';
 
@@ -121,7 +121,7 @@ async function comfyuiLine(host: Host, cfg: DeployConfig): Promise<LiveLine> {
   const what = `CT ${c.id} (ComfyUI)`;
   const raw = await host.read(`/etc/pve/lxc/${c.id}.conf`);
   if (raw === undefined) return { what, now: 'absent', then: 'nothing to do (and it cannot be the frontend)' };
-  const running = ((await host.api().get(`/nodes/${host.node}/lxc/${c.id}/status/current`)) as { status: string }).status === 'running';
+  const running = (await ctStatus(host, c.id)) === 'running';
   const gpu = hasGpuPassthrough(raw);
   const now = `${running ? 'running' : 'stopped'}, ${gpu ? 'with' : 'without'} GPU passthrough`;
   const released = !gpu ? 'its GPU left as is' : running ? 'GPU passthrough removed, --cpu' : 'GPU passthrough removed, stays stopped; --cpu on a re-run once it runs';

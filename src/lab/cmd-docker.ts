@@ -26,12 +26,11 @@ const hex = (s: string, n = 64): string => createHash('sha256').update(s).digest
  * a well-shaped one the registry never had still pulls here.
  */
 function registryImage(ref: string): { layers: number; sizeBytes: number } | 'no such tag' | null {
+  const vllm = { layers: 14, sizeBytes: 10_442_513_237 };
   // A digest pins the image whatever the tag says (docker pulls NAME:TAG@DIGEST by the digest); the lab cannot
   // know which digests exist, so a well-formed one is served.
-  if (/^(docker\.io\/)?vllm\/vllm-openai(:[\w.-]+)?@sha256:[0-9a-f]{64}$/.test(ref)) return { layers: 14, sizeBytes: 10_442_513_237 };
-  if (/^(docker\.io\/)?vllm\/vllm-openai:/.test(ref)) {
-    return /:(v\d+\.\d+\.\d+(\.\d+|\.post\d+)?|latest|nightly)$/.test(ref) ? { layers: 14, sizeBytes: 10_442_513_237 } : 'no such tag';
-  }
+  if (/^(docker\.io\/)?vllm\/vllm-openai(:[\w.-]+)?@sha256:[0-9a-f]{64}$/.test(ref)) return vllm;
+  if (/^(docker\.io\/)?vllm\/vllm-openai:/.test(ref)) return /:(v\d+\.\d+\.\d+(\.\d+|\.post\d+)?|latest|nightly)$/.test(ref) ? vllm : 'no such tag';
   if (/^(docker\.io\/)?nvidia\/cuda:[\w.-]+$/.test(ref)) return { layers: 6, sizeBytes: 250_000_000 };
   if (/^(docker\.io\/)?(library\/)?(hello-world|busybox|debian|ubuntu)(:[\w.-]+)?$/.test(ref)) return { layers: 1, sizeBytes: 13_256 };
   return null;
