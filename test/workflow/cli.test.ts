@@ -18,8 +18,9 @@ writeFileSync(notLabState, '{"version": 2}\n');
 const secretNotState = join(dir, 'vllm.env');
 writeFileSync(secretNotState, 'sk-live-abcdef123456\n');
 
-function configWith(edit: (c: Record<string, any>) => void): string {
-  const c = structuredClone(seed);
+/** A config file in `dir`: `base` (the seed unless told) with `edit` applied. */
+function configWith(edit: (c: Record<string, any>) => void, base: Record<string, any> = seed): string {
+  const c = structuredClone(base);
   edit(c);
   const path = join(dir, `c-${Math.random().toString(36).slice(2)}.yaml`);
   writeFileSync(path, stringify(c));
@@ -178,6 +179,7 @@ describe('pve-vllm CLI', () => {
     try {
       const path = join(dir, 'live.yaml');
       await lab.writeConfig(path);
+      const labYaml = parse(readFileSync(path, 'utf8')) as Record<string, any>;
       const mutations = lab.journal().length;
       const r = await run(['plan', '--live', '--config', path]);
       expect({ code: r.code, err: r.err }).toEqual({ code: 0, err: '' });
@@ -190,10 +192,7 @@ describe('pve-vllm CLI', () => {
       expect((await sh(lab, 'pct stop 118')).code).toBe(0);
       const stopped = lab.journal().length;
       const liveWith = async (decisions: Record<string, string>) => {
-        const decided = join(dir, `live-${Object.values(decisions).join('-')}.yaml`);
-        const dc = parse(readFileSync(path, 'utf8')) as Record<string, any>;
-        dc.decisions = decisions;
-        writeFileSync(decided, stringify(dc));
+        const decided = configWith((c) => (c.decisions = decisions), labYaml);
         const j = await run(['plan', '--live', '--json', '--config', decided]);
         expect({ code: j.code, err: j.err }).toEqual({ code: 0, err: '' });
         return (JSON.parse(j.out) as { live: Array<{ what: string; now: string; then: string }> }).live;
@@ -208,10 +207,7 @@ describe('pve-vllm CLI', () => {
       expect(lab.journal().length).toBe(stopped);
       // An SSH user that is not root and has no sudo (a PVE host has none by default) would read an empty host.
       expect((await sh(lab, 'useradd -m bob && mkdir -p /home/bob/.ssh && cp /root/.ssh/authorized_keys /home/bob/.ssh/ && chmod 700 /home/bob/.ssh && chmod 600 /home/bob/.ssh/authorized_keys')).code).toBe(0);
-      const asBob = join(dir, 'live-bob.yaml');
-      const bc = parse(readFileSync(path, 'utf8')) as Record<string, any>;
-      bc.proxmox.ssh.user = 'bob';
-      writeFileSync(asBob, stringify(bc));
+      const asBob = configWith((c) => (c.proxmox.ssh.user = 'bob'), labYaml);
       const bob = await run(['plan', '--live', '--config', asBob]);
       expect({ code: bob.code, err: bob.err }).toEqual({ code: 1, err: 'could not read the host: the SSH user bob is not root and cannot use sudo without a password (bash: sudo: command not found): pve-vllm needs root, or passwordless sudo\n' });
       // A host that does not answer: the offline plan still prints, the reason goes to stderr, exit 1.
@@ -222,10 +218,7 @@ describe('pve-vllm CLI', () => {
           srv.close(() => resolve(port));
         });
       });
-      const down = join(dir, 'live-down.yaml');
-      const c = parse(readFileSync(path, 'utf8')) as Record<string, any>;
-      c.proxmox.api.port = closed;
-      writeFileSync(down, stringify(c));
+      const down = configWith((c) => (c.proxmox.api.port = closed), labYaml);
       const bad = await run(['plan', '--live', '--config', down]);
       expect(bad.code).toBe(1);
       expect(bad.out).toMatch(/vLLM flags:/);
